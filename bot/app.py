@@ -1,0 +1,52 @@
+"""The composition root: the aiohttp application with its routes and the services behind them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from bot import __version__
+from bot.runtime import Runtime
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    database = await runtime.store.ping()
+    body = {
+        "status": "ok" if database else "degraded",
+        "version": __version__,
+        "database": "reachable" if database else "unreachable",
+    }
+    return web.json_response(body, status=200 if database else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    text = await request.app[RUNTIME].metrics.render()
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application()
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        runtime = await Runtime.open(settings)
+        app[RUNTIME] = runtime
+        log.info(
+            "psabot %s ready database=%s",
+            __version__,
+            runtime.store.engine.url.render_as_string(hide_password=True),
+        )
+        yield
+        await runtime.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app

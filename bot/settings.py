@@ -1,0 +1,73 @@
+"""Process settings from the environment (DESIGN.md §4); secrets are SecretStr."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.crypto import load_or_create_key_file, parse_keys
+from storage.engine import default_sqlite_url, is_sqlite
+
+log = logging.getLogger(__name__)
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    database_url: str | None = Field(None, validation_alias=_env("PSABOT_DATABASE_URL"))
+    data_dir: Path = Field(Path(".psabot"), validation_alias=_env("PSABOT_DATA_DIR"))
+    encryption_keys: SecretStr | None = Field(None, validation_alias=_env("PSABOT_ENCRYPTION_KEYS"))
+    cw_allowed_hosts: str = Field("", validation_alias=_env("PSABOT_CW_ALLOWED_HOSTS"))
+    cw_client_id: str | None = Field(None, validation_alias=_env("PSABOT_CW_CLIENT_ID"))
+    log_level: str = Field("INFO", validation_alias=_env("PSABOT_LOG_LEVEL"))
+
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID"))
+    slack_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_CLIENT_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+
+    microsoft_app_id: str | None = Field(None, validation_alias=_env("MICROSOFT_APP_ID"))
+    microsoft_app_password: SecretStr | None = Field(
+        None, validation_alias=_env("MICROSOFT_APP_PASSWORD")
+    )
+    microsoft_app_tenant_id: str | None = Field(
+        None, validation_alias=_env("MICROSOFT_APP_TENANT_ID")
+    )
+    microsoft_app_type: str | None = Field(None, validation_alias=_env("MICROSOFT_APP_TYPE"))
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or default_sqlite_url(self.data_dir)
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None or is_sqlite(self.resolved_database_url)
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        return [h.strip() for h in self.cw_allowed_hosts.split(",") if h.strip()]
+
+    def encryption_key_list(self) -> list[str]:
+        """Configured keys, or the generated key file of the data dir (embedded mode)."""
+        if self.encryption_keys is not None and self.encryption_keys.get_secret_value().strip():
+            return parse_keys(self.encryption_keys.get_secret_value())
+        if not self.embedded_database:
+            log.warning(
+                "PSABOT_ENCRYPTION_KEYS is not set while using %s; every process sharing this "
+                "database must use the same key, so set it explicitly in production",
+                "an external database",
+            )
+        return load_or_create_key_file(self.data_dir)

@@ -1,0 +1,327 @@
+"""HTTP client for one ConnectWise account: auth, base URL, retries, pagination, errors.
+
+One `aiohttp.ClientSession` per client, opened on first use and kept for the life of the
+connection. Requests carry Basic auth (`company+public:private`), the `clientId` header and a
+pinned API version in `Accept`. The API base URL comes from `/login/companyinfo/{company}` and
+is re-resolved once when a 404 looks like the codebase moved (ConnectWise upgrades move it).
+
+Idempotent requests (GET, and PATCHes that set a value) are retried with capped exponential
+backoff and jitter on 429 (honouring Retry-After up to a cap), 5xx, timeouts and dropped
+connections. Non-idempotent requests (POST of a note) are never retried here: whether such a
+write happened is for the post ledger to find out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from psa.connectwise.error_map import (
+    error_from_response,
+    looks_like_moved_codebase,
+    parse_body,
+)
+from psa.connectwise.hosts import HostPolicy, Site
+from psa.errors import (
+    ConfigurationError,
+    ConnectionFailed,
+    PSAError,
+    PSATimeout,
+    RateLimited,
+    UnknownCompany,
+)
+from psa.types import ConnectionSettings
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2025.1"
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How idempotent requests are retried (ConnectWise's guidance for interactive apps)."""
+
+    attempts: int = 3  # total tries, including the first
+    base_delay: float = 0.1
+    max_delay: float = 2.0
+    max_retry_after: float = 10.0  # a longer Retry-After is reported instead of waited out
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return retry_after
+        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+    url: URL
+
+
+class ConnectWiseClient:
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        hosts: HostPolicy,
+        *,
+        timeout: float = 15.0,
+        retry: RetryPolicy | None = None,
+        api_version: str = API_VERSION,
+    ) -> None:
+        self.settings = settings
+        self.site: Site = hosts.check_site(settings.site)
+        self._hosts = hosts
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
+        self.retry = retry or RetryPolicy()
+        self.api_version = api_version
+        self._session: aiohttp.ClientSession | None = None
+        self._base: URL | None = None
+        self._codebase: str | None = None
+        self._resolve_lock = asyncio.Lock()
+        self.company_info: dict[str, Any] = {}
+
+    # -- session ------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        s = self.settings
+        token = f"{s.company_id}+{s.public_key}:{s.private_key}".encode()
+        return {
+            "Authorization": "Basic " + base64.b64encode(token).decode("ascii"),
+            "clientId": s.client_id,
+            "Accept": f"application/vnd.connectwise.com+json; version={self.api_version}",
+            "User-Agent": "psabot",
+        }
+
+    def _session_or_open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                resolver=self._hosts.resolver(), limit_per_host=8, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, raise_for_status=False
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    # -- base URL -----------------------------------------------------------------------------
+
+    @property
+    def codebase(self) -> str | None:
+        return self._codebase
+
+    async def base_url(self) -> URL:
+        if self._base is None:
+            async with self._resolve_lock:
+                if self._base is None:
+                    await self._resolve()
+        assert self._base is not None
+        return self._base
+
+    async def _resolve(self) -> None:
+        company = self.settings.company_id.strip()
+        if not company:
+            raise ConfigurationError("The company id is empty", operation="company lookup")
+        url = URL(self.site.origin) / "login" / "companyinfo" / company
+        resp = await self._send("GET", url, operation="company lookup", auth=False)
+        if resp.status >= 400:
+            raise error_from_response(
+                resp.status, resp.body, resp.headers, operation="company lookup"
+            )
+        info = resp.body
+        if not isinstance(info, dict) or not info.get("Codebase"):
+            raise UnknownCompany(
+                f"{self.site.host} has no ConnectWise company {company!r}",
+                operation="company lookup",
+            )
+        codebase = str(info["Codebase"])
+        if not codebase.endswith("/"):
+            codebase += "/"
+        api_site = self.site.api_host_for(codebase)
+        self.company_info = info
+        self._codebase = codebase
+        self._base = URL(api_site.origin + "/" + codebase + "apis/3.0")
+        log.info("connectwise base url resolved site=%s codebase=%s", self.site.host, codebase)
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        operation: str,
+        ticket_id: int | None = None,
+        auth: bool = True,
+    ) -> Response:
+        session = self._session_or_open()
+        headers = self._headers() if auth else {"Accept": "application/json"}
+        if json is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with session.request(
+                method, url, params=params, json=json, headers=headers, allow_redirects=False
+            ) as resp:
+                raw = await resp.read()
+                return Response(resp.status, resp.headers, parse_body(raw), resp.url)
+        except TimeoutError as exc:
+            raise PSATimeout(
+                "ConnectWise did not answer in time", operation=operation, ticket_id=ticket_id
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectionFailed(
+                f"Could not talk to {self.site.host}: {type(exc).__name__}",
+                operation=operation,
+                ticket_id=ticket_id,
+            ) from exc
+        except OSError as exc:
+            raise ConnectionFailed(
+                f"Could not reach {self.site.host}", operation=operation, ticket_id=ticket_id
+            ) from exc
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        operation: str = "",
+        ticket_id: int | None = None,
+        absolute: URL | None = None,
+    ) -> Response:
+        """One API call; raises a `PSAError` for anything but 2xx."""
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD")
+        operation = operation or f"{method} {path}"
+        attempt = 0
+        re_resolved = False
+        while True:
+            url = absolute if absolute is not None else await self._url(path)
+            try:
+                resp = await self._send(
+                    method, url, params=params, json=json, operation=operation, ticket_id=ticket_id
+                )
+                if resp.status < 400:
+                    return resp
+                if (
+                    not re_resolved
+                    and absolute is None
+                    and looks_like_moved_codebase(resp.status, resp.body)
+                ):
+                    re_resolved = True
+                    if await self._codebase_changed():
+                        continue
+                raise error_from_response(
+                    resp.status, resp.body, resp.headers, operation=operation, ticket_id=ticket_id
+                )
+            except PSAError as exc:
+                attempt += 1
+                wait = self._retry_wait(exc, attempt, idempotent)
+                if wait is None:
+                    raise
+                log.warning(
+                    "connectwise retry operation=%s attempt=%d wait=%.2fs error=%s",
+                    operation,
+                    attempt,
+                    wait,
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(wait)
+
+    def _retry_wait(self, exc: PSAError, attempt: int, idempotent: bool) -> float | None:
+        if not idempotent or not exc.retryable or attempt >= self.retry.attempts:
+            return None
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        if retry_after is not None and retry_after > self.retry.max_retry_after:
+            return None
+        return self.retry.delay(attempt - 1, retry_after)
+
+    async def _url(self, path: str) -> URL:
+        base = await self.base_url()
+        return URL(str(base) + "/" + path.lstrip("/"))
+
+    async def _codebase_changed(self) -> bool:
+        old = self._codebase
+        async with self._resolve_lock:
+            self._base = None
+            await self._resolve()
+        changed = self._codebase != old
+        if changed:
+            log.info("connectwise codebase moved from %s to %s", old, self._codebase)
+        return changed
+
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        operation: str = "",
+        ticket_id: int | None = None,
+    ) -> Any:
+        resp = await self.request(
+            "GET", path, params=params, operation=operation, ticket_id=ticket_id
+        )
+        return resp.body
+
+    async def get_all(
+        self,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        limit: int | None = None,
+        operation: str = "",
+    ) -> list[Any]:
+        """Every record of a list endpoint, following the `Link: rel="next"` header."""
+        page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+        if limit is not None:
+            page_size = min(page_size, limit)
+        query: dict[str, str | int] = {**(params or {}), "pageSize": page_size, "page": 1}
+        records: list[Any] = []
+        resp = await self.request("GET", path, params=query, operation=operation)
+        while True:
+            if not isinstance(resp.body, list):
+                raise PSAError(
+                    "ConnectWise answered a list request with something else",
+                    operation=operation or path,
+                )
+            records.extend(resp.body)
+            if limit is not None and len(records) >= limit:
+                return records[:limit]
+            next_url = self._next_link(resp)
+            if next_url is None or not resp.body:
+                return records
+            resp = await self.request("GET", path, operation=operation, absolute=next_url)
+
+    def _next_link(self, resp: Response) -> URL | None:
+        header = resp.headers.get("Link", "")
+        for part in header.split(","):
+            if 'rel="next"' not in part:
+                continue
+            target = part.split(";", 1)[0].strip().strip("<>")
+            url = resp.url.join(URL(target))
+            # The next page must stay on the host we already trust.
+            if url.origin() != resp.url.origin():
+                log.warning("ignoring Link header to another origin: %s", url.origin())
+                return None
+            return url
+        return None

@@ -1,0 +1,284 @@
+"""The ConnectWise PSA provider: psa/provider.py's operations over the ConnectWise REST API."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote as urlquote
+
+from psa.cache import TTLCache
+from psa.connectwise import conditions as cw
+from psa.connectwise.client import ConnectWiseClient, RetryPolicy
+from psa.connectwise.hosts import ON_PREM_CODEBASE, HostPolicy
+from psa.connectwise.parse import (
+    note_flags,
+    parse_board,
+    parse_company,
+    parse_configuration,
+    parse_member,
+    parse_note,
+    parse_status,
+    parse_ticket,
+)
+from psa.errors import FieldError, NotFound, PSAError, ValidationFailed
+from psa.types import (
+    Board,
+    Company,
+    Configuration,
+    ConnectionCheck,
+    ConnectionSettings,
+    Member,
+    Note,
+    NoteType,
+    SearchQuery,
+    Status,
+    Ticket,
+    TicketState,
+)
+
+log = logging.getLogger(__name__)
+
+TICKET_FIELDS = "id,summary,company,board,status,priority,owner,contact,closedFlag,_info"
+
+
+def _records(body: Any, operation: str) -> list[dict[str, Any]]:
+    if not isinstance(body, list):
+        raise PSAError("ConnectWise answered with an unexpected body", operation=operation)
+    return [r for r in body if isinstance(r, dict)]
+
+
+def _record(body: Any, operation: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise PSAError("ConnectWise answered with an unexpected body", operation=operation)
+    return body
+
+
+class ConnectWiseProvider:
+    name = "connectwise"
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        hosts: HostPolicy,
+        *,
+        cache: TTLCache | None = None,
+        timeout: float = 15.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.client = ConnectWiseClient(settings, hosts, timeout=timeout, retry=retry)
+        self.cache = cache or TTLCache(ttl_seconds=300)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # -- connection ---------------------------------------------------------------------------
+
+    async def test_connection(self) -> ConnectionCheck:
+        await self.client.base_url()
+        info = _record(await self.client.get("system/info", operation="connection test"), "info")
+        # Reading one ticket id proves the API member's role can see service tickets.
+        await self.client.get(
+            "service/tickets", {"pageSize": 1, "fields": "id"}, operation="connection test"
+        )
+        company = self.client.company_info
+        return ConnectionCheck(
+            company_name=str(company.get("CompanyName") or self.client.settings.company_id),
+            version=str(info.get("version") or company.get("VersionCode") or ""),
+            is_cloud=bool(info["isCloud"]) if "isCloud" in info else None,
+            api_url=str(await self.client.base_url()),
+        )
+
+    # -- tickets ------------------------------------------------------------------------------
+
+    async def get_ticket(self, ticket_id: int) -> Ticket:
+        body = await self.client.get(
+            f"service/tickets/{int(ticket_id)}", operation="get ticket", ticket_id=ticket_id
+        )
+        return parse_ticket(_record(body, "get ticket"))
+
+    async def search_tickets(self, query: SearchQuery) -> list[Ticket]:
+        clauses: list[cw.Condition | None] = []
+        text = query.text.strip().lstrip("#")
+        if text.isdigit():
+            clauses.append(cw.any_of([cw.eq("id", int(text)), cw.contains("summary", text)]))
+        else:
+            clauses.append(cw.contains_words(["summary"], query.text))
+        if query.company.strip():
+            company = query.company.strip()
+            clauses.append(
+                cw.eq("company/id", int(company))
+                if company.isdigit()
+                else cw.contains_words(["company/name", "company/identifier"], company)
+            )
+        if query.board.strip():
+            board = query.board.strip()
+            clauses.append(
+                cw.eq("board/id", int(board))
+                if board.isdigit()
+                else cw.contains_words(["board/name"], board)
+            )
+        if query.state is TicketState.OPEN:
+            clauses.append(cw.eq("closedFlag", False))
+        elif query.state is TicketState.CLOSED:
+            clauses.append(cw.eq("closedFlag", True))
+        params: dict[str, str | int] = {"orderBy": "id desc", "fields": TICKET_FIELDS}
+        present = [c for c in clauses if c is not None]
+        if present:
+            params["conditions"] = str(cw.all_of(present))
+        limit = max(1, min(query.limit, 100))
+        rows = await self.client.get_all(
+            "service/tickets", params, limit=limit, operation="search tickets"
+        )
+        return [parse_ticket(r) for r in rows if isinstance(r, dict)]
+
+    async def update_ticket_status(self, ticket_id: int, status_id: int) -> Ticket:
+        ticket = await self.get_ticket(ticket_id)
+        board_id = ticket.board.id if ticket.board else 0
+        statuses = await self.get_ticket_statuses(board_id)
+        if not any(s.id == status_id for s in statuses):
+            raise ValidationFailed(
+                f"Status {status_id} is not a status of the ticket's board "
+                f"{ticket.board.name if ticket.board else board_id}",
+                field_errors=(FieldError("status", "not on this ticket's board"),),
+                operation="change status",
+                ticket_id=ticket_id,
+            )
+        try:
+            resp = await self.client.request(
+                "PATCH",
+                f"service/tickets/{int(ticket_id)}",
+                json=[{"op": "replace", "path": "status", "value": {"id": int(status_id)}}],
+                idempotent=True,  # setting the same status twice is harmless
+                operation="change status",
+                ticket_id=ticket_id,
+            )
+        except ValidationFailed:
+            self.cache.invalidate(f"statuses:{board_id}")  # the board's statuses may have changed
+            raise
+        return parse_ticket(_record(resp.body, "change status"))
+
+    async def get_ticket_statuses(self, board_id: int) -> list[Status]:
+        async def load() -> list[Status]:
+            rows = await self.client.get_all(
+                f"service/boards/{int(board_id)}/statuses",
+                {"orderBy": "sortOrder asc"},
+                operation="list statuses",
+            )
+            found = [parse_status(r, board_id) for r in rows if isinstance(r, dict)]
+            return sorted((s for s in found if not s.inactive), key=lambda s: (s.sort_order, s.id))
+
+        return await self.cache.get_or_load(f"statuses:{board_id}", load)
+
+    async def get_ticket_configurations(self, ticket_id: int) -> list[Configuration]:
+        rows = await self.client.get_all(
+            f"service/tickets/{int(ticket_id)}/configurations", operation="list configurations"
+        )
+        return [parse_configuration(r) for r in rows if isinstance(r, dict)]
+
+    # -- notes --------------------------------------------------------------------------------
+
+    async def post_note(
+        self, ticket_id: int, text: str, note_type: NoteType, member: Member | None
+    ) -> Note:
+        body: dict[str, Any] = {"text": text, **note_flags(note_type)}
+        if member is not None:
+            body["member"] = {"id": member.id}
+        try:
+            resp = await self.client.request(
+                "POST",
+                f"service/tickets/{int(ticket_id)}/notes",
+                json=body,
+                idempotent=False,
+                operation="post note",
+                ticket_id=ticket_id,
+            )
+        except ValidationFailed as exc:
+            if any(e.field == "member" for e in exc.field_errors):
+                self.cache.invalidate("members")
+            raise
+        return parse_note(_record(resp.body, "post note"), ticket_id)
+
+    async def find_note_containing(self, ticket_id: int, marker: str) -> Note | None:
+        rows = await self.client.get_all(
+            f"service/tickets/{int(ticket_id)}/notes",
+            {"conditions": str(cw.contains("text", marker)), "orderBy": "id desc"},
+            operation="look for an earlier note",
+        )
+        for row in rows:
+            if isinstance(row, dict) and marker in str(row.get("text", "")):
+                return parse_note(row, ticket_id)
+        return None
+
+    # -- reference data -----------------------------------------------------------------------
+
+    async def list_boards(self) -> list[Board]:
+        async def load() -> list[Board]:
+            rows = await self.client.get_all(
+                "service/boards",
+                {"conditions": str(cw.eq("inactiveFlag", False)), "orderBy": "name asc"},
+                operation="list boards",
+            )
+            return [parse_board(r) for r in rows if isinstance(r, dict)]
+
+        return await self.cache.get_or_load("boards", load)
+
+    async def list_companies(self, name_contains: str = "", limit: int = 25) -> list[Company]:
+        async def load() -> list[Company]:
+            cond = cw.contains_words(["name", "identifier"], name_contains)
+            params: dict[str, str | int] = {"orderBy": "name asc"}
+            params["conditions"] = str(cw.all_of([cw.eq("deletedFlag", False), cond]))
+            rows = await self.client.get_all(
+                "company/companies", params, limit=limit, operation="list companies"
+            )
+            return [parse_company(r) for r in rows if isinstance(r, dict)]
+
+        key = f"companies:{name_contains.strip().casefold()}:{limit}"
+        return await self.cache.get_or_load(key, load)
+
+    async def get_company(self, company_id: int) -> Company:
+        body = await self.client.get(
+            f"company/companies/{int(company_id)}", operation="get company"
+        )
+        return parse_company(_record(body, "get company"))
+
+    async def list_members(self) -> list[Member]:
+        async def load() -> list[Member]:
+            rows = await self.client.get_all(
+                "system/members",
+                {
+                    "fields": "id,identifier,firstName,lastName,primaryEmail,officeEmail,"
+                    "inactiveFlag,licenseClass,title",
+                    "orderBy": "identifier asc",
+                },
+                operation="list members",
+            )
+            return [parse_member(r) for r in rows if isinstance(r, dict)]
+
+        return await self.cache.get_or_load("members", load)
+
+    async def get_member(self, identifier: str) -> Member:
+        wanted = identifier.strip().lstrip("@")
+        for member in await self.list_members():
+            if member.identifier.casefold() == wanted.casefold() or (
+                wanted.isdigit() and member.id == int(wanted)
+            ):
+                return member
+        raise NotFound(f"No ConnectWise member {wanted!r}", operation="find member")
+
+    async def find_members_by_email(self, email: str) -> list[Member]:
+        return [
+            m
+            for m in await self.list_members()
+            if m.has_email(email) and not m.inactive and not m.api_member
+        ]
+
+    # -- links --------------------------------------------------------------------------------
+
+    def ticket_url(self, ticket_id: int) -> str:
+        site = self.client.site.web_host()
+        codebase = self.client.codebase or ON_PREM_CODEBASE
+        company = urlquote(self.client.settings.company_id, safe="")
+        return (
+            f"{site.origin}/{codebase}services/system_io/Service/fv_sr100_request.rails"
+            f"?service_recid={int(ticket_id)}&companyName={company}"
+        )

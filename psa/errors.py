@@ -1,0 +1,140 @@
+"""Typed errors raised by PSA providers.
+
+The tree::
+
+    PSAError                      anything that went wrong talking to the PSA
+    ├── ConfigurationError        the connection settings themselves are unusable
+    │   ├── SiteNotAllowed        the site host is not on the allow-list (SSRF guard)
+    │   └── UnknownCompany        the site does not know this company id
+    ├── AuthError                 401: company id / keys / client id rejected
+    ├── PermissionDenied          403: the API member's security role lacks a right
+    ├── NotFound                  404: the record does not exist (or is not visible)
+    ├── ValidationFailed          400: the PSA refused the input; carries field errors
+    ├── RateLimited               429: slow down; carries retry_after (seconds)
+    └── Unavailable               the PSA could not be reached or did not answer properly
+        ├── ServerError           5xx
+        ├── PSATimeout            no answer in time (the write may or may not have happened)
+        └── ConnectionFailed      DNS, refused, reset, dropped mid-response
+
+Every error carries the operation it belongs to and, where known, the ticket id, so the one
+place that turns errors into user messages (bot/core/errors.py) can say what failed.
+Messages never contain credentials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One field-level complaint from the PSA (ConnectWise `errors[]`)."""
+
+    field: str
+    message: str
+    code: str = ""
+
+
+class PSAError(Exception):
+    """Base of every PSA failure."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        ticket_id: int | None = None,
+        status: int | None = None,
+        code: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.ticket_id = ticket_id
+        self.status = status
+        self.code = code
+
+    def __str__(self) -> str:
+        where = f" during {self.operation}" if self.operation else ""
+        ticket = f" (ticket #{self.ticket_id})" if self.ticket_id is not None else ""
+        return f"{self.message}{where}{ticket}"
+
+
+class ConfigurationError(PSAError):
+    """The connection settings cannot work (bad site URL, missing field)."""
+
+
+class SiteNotAllowed(ConfigurationError):
+    """The site host is neither a ConnectWise cloud host nor allow-listed."""
+
+
+class UnknownCompany(ConfigurationError):
+    """The site answered, but has no company with this id."""
+
+
+class AuthError(PSAError):
+    """The PSA rejected the credentials (HTTP 401)."""
+
+
+class PermissionDenied(PSAError):
+    """The API member may not do this (HTTP 403)."""
+
+
+class NotFound(PSAError):
+    """The record does not exist or is not visible to the API member (HTTP 404)."""
+
+
+class ValidationFailed(PSAError):
+    """The PSA refused the input (HTTP 400); `field_errors` says which fields."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field_errors: tuple[FieldError, ...] = (),
+        operation: str = "",
+        ticket_id: int | None = None,
+        status: int | None = 400,
+        code: str = "",
+    ) -> None:
+        super().__init__(
+            message, operation=operation, ticket_id=ticket_id, status=status, code=code
+        )
+        self.field_errors = field_errors
+
+
+class RateLimited(PSAError):
+    """The PSA asked us to slow down (HTTP 429); `retry_after` is in seconds."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        operation: str = "",
+        ticket_id: int | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, ticket_id=ticket_id, status=429)
+        self.retry_after = retry_after
+
+
+class Unavailable(PSAError):
+    """The PSA could not be reached or answered with a server fault."""
+
+    retryable = True
+
+
+class ServerError(Unavailable):
+    """The PSA answered 5xx."""
+
+
+class PSATimeout(Unavailable):
+    """No answer in time; a write may or may not have been applied."""
+
+
+class ConnectionFailed(Unavailable):
+    """DNS failure, refused or dropped connection; a write may or may not have been applied."""

@@ -1,0 +1,176 @@
+"""Tables: accounts, owners, PSA connections, ticket links, member mappings, post ledger, refs.
+
+Every row below `accounts` belongs to exactly one account, and every repository query filters on
+it: that is how tenants are kept apart.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.base import Base, UTCDateTime, utcnow
+
+
+class LedgerState(enum.StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    FAILED = "failed"
+
+
+class LedgerKind(enum.StrEnum):
+    NOTE = "note"
+    STATUS = "status"
+
+
+class Account(Base):
+    """One chat workspace: a Slack team, a Teams tenant, or the local shell."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AccountOwner(Base):
+    """A chat user who may connect, edit and disconnect the PSA for an account."""
+
+    __tablename__ = "account_owners"
+    __table_args__ = (UniqueConstraint("account_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(128))
+    user_name: Mapped[str] = mapped_column(String(200), default="")
+    added_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PsaConnection(Base):
+    """The account's PSA credentials; keys only as ciphertext plus masked hints."""
+
+    __tablename__ = "psa_connections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), unique=True
+    )
+    provider: Mapped[str] = mapped_column(String(32), default="connectwise")
+    site: Mapped[str] = mapped_column(String(255))
+    company_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(64))
+    credentials: Mapped[str] = mapped_column(Text)  # Fernet token of {"public_key", "private_key"}
+    public_key_hint: Mapped[str] = mapped_column(String(32))
+    private_key_hint: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    last_validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_validation_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class TicketLink(Base):
+    """A conversation (channel, or thread) linked to one PSA ticket."""
+
+    __tablename__ = "ticket_links"
+    __table_args__ = (
+        UniqueConstraint("account_id", "conversation_key"),
+        Index("ix_ticket_links_account_ticket", "account_id", "ticket_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    conversation_key: Mapped[str] = mapped_column(String(300))
+    channel_id: Mapped[str] = mapped_column(String(200))
+    thread_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    ticket_id: Mapped[int] = mapped_column(Integer)
+    ticket_summary: Mapped[str] = mapped_column(String(200), default="")
+    linked_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MemberMapping(Base):
+    """A chat user mapped to the PSA member their notes are posted as."""
+
+    __tablename__ = "member_mappings"
+    __table_args__ = (UniqueConstraint("account_id", "chat_user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    chat_user_id: Mapped[str] = mapped_column(String(128))
+    chat_user_name: Mapped[str] = mapped_column(String(200), default="")
+    member_id: Mapped[int] = mapped_column(Integer)
+    member_identifier: Mapped[str] = mapped_column(String(64))
+    member_name: Mapped[str] = mapped_column(String(200), default="")
+    member_email: Mapped[str] = mapped_column(String(255), default="")
+    mapped_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class PostLedger(Base):
+    """Every note and status change sent from chat to the PSA, and what became of it."""
+
+    __tablename__ = "post_ledger"
+    __table_args__ = (
+        UniqueConstraint("account_id", "idempotency_key"),
+        Index("ix_post_ledger_due", "state", "next_attempt_at"),
+        Index("ix_post_ledger_ticket", "account_id", "ticket_id", "created_at"),
+        Index("ix_post_ledger_conversation", "account_id", "conversation_key", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    ref: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    ticket_id: Mapped[int] = mapped_column(Integer)
+    conversation_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_user_id: Mapped[str] = mapped_column(String(128))
+    chat_user_name: Mapped[str] = mapped_column(String(200), default="")
+    member_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    member_identifier: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    status_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default=LedgerState.PENDING.value)
+    psa_object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    error_kind: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    give_up_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state != LedgerState.PENDING.value
+
+
+class ConversationRef(Base):
+    """Per conversation: the platform's proactive-reply reference and the history thread."""
+
+    __tablename__ = "conversation_refs"
+    __table_args__ = (UniqueConstraint("account_id", "conversation_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    conversation_key: Mapped[str] = mapped_column(String(300))
+    platform: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    history_thread_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    history_ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

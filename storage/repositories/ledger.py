@@ -1,0 +1,278 @@
+"""The post ledger: exactly-once bookkeeping for notes and status changes sent to the PSA.
+
+A row is written `pending` before anything is sent, keyed by the chat platform's idempotency
+key (a repeat of the key finds the first row instead of making a second). A worker *claims* a
+row (a lease: owner + expiry, and `attempts` counts up) before it talks to the PSA, and only
+the lease holder may settle it as `posted` or `failed` or put it back for a later retry. On
+PostgreSQL due rows are claimed with `FOR UPDATE SKIP LOCKED`, so several bot processes can
+share one database; every claim is also a conditional UPDATE, which keeps SQLite safe too.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.models import LedgerKind, LedgerState, PostLedger
+
+
+def new_ref() -> str:
+    """The short reference printed in a note's footer and searched for during recovery."""
+    return secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class NewPost:
+    account_id: int
+    idempotency_key: str
+    kind: LedgerKind
+    ticket_id: int
+    platform: str
+    chat_user_id: str
+    chat_user_name: str
+    give_up_at: datetime
+    conversation_key: str | None = None
+    member_id: int | None = None
+    member_identifier: str | None = None
+    note_type: str | None = None
+    body: str = ""
+    status_id: int | None = None
+    status_name: str | None = None
+
+
+class LedgerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record_pending(self, post: NewPost, now: datetime) -> tuple[PostLedger, bool]:
+        """The row for this idempotency key: (row, True) when new, (first row, False) if seen."""
+        existing = await self.find_by_key(post.account_id, post.idempotency_key)
+        if existing is not None:
+            return existing, False
+        row = PostLedger(
+            account_id=post.account_id,
+            idempotency_key=post.idempotency_key[:200],
+            ref=new_ref(),
+            kind=post.kind.value,
+            ticket_id=post.ticket_id,
+            conversation_key=post.conversation_key,
+            platform=post.platform,
+            chat_user_id=post.chat_user_id,
+            chat_user_name=post.chat_user_name[:200],
+            member_id=post.member_id,
+            member_identifier=post.member_identifier,
+            note_type=post.note_type,
+            body=post.body,
+            status_id=post.status_id,
+            status_name=post.status_name,
+            state=LedgerState.PENDING.value,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+            next_attempt_at=now,
+            give_up_at=post.give_up_at,
+        )
+        try:
+            async with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            first = await self.find_by_key(post.account_id, post.idempotency_key)
+            assert first is not None
+            return first, False
+        return row, True
+
+    async def find_by_key(self, account_id: int, idempotency_key: str) -> PostLedger | None:
+        result = await self.session.execute(
+            select(PostLedger).where(
+                PostLedger.account_id == account_id,
+                PostLedger.idempotency_key == idempotency_key[:200],
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def get(self, ledger_id: int) -> PostLedger | None:
+        """A row by id, freshly read (the worker's view; rows carry their account)."""
+        result = await self.session.execute(
+            select(PostLedger)
+            .where(PostLedger.id == ledger_id)
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
+    async def get_for_account(self, account_id: int, ledger_id: int) -> PostLedger | None:
+        result = await self.session.execute(
+            select(PostLedger).where(
+                PostLedger.id == ledger_id, PostLedger.account_id == account_id
+            )
+        )
+        return result.scalar_one_or_none()
+
+    # -- claiming -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _claimable(now: datetime) -> ColumnElement[bool]:
+        return and_(
+            PostLedger.state == LedgerState.PENDING.value,
+            or_(PostLedger.lease_until.is_(None), PostLedger.lease_until < now),
+        )
+
+    async def claim(
+        self, ledger_id: int, owner: str, now: datetime, lease: timedelta
+    ) -> PostLedger | None:
+        """Take the lease on one pending row, if nobody holds it; None otherwise."""
+        result = await self.session.execute(
+            update(PostLedger)
+            .where(PostLedger.id == ledger_id, self._claimable(now))
+            .values(
+                lease_owner=owner,
+                lease_until=now + lease,
+                attempts=PostLedger.attempts + 1,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if not getattr(result, "rowcount", 0):
+            return None
+        return await self.get(ledger_id)
+
+    async def claim_due(
+        self, owner: str, now: datetime, lease: timedelta, limit: int = 20
+    ) -> list[PostLedger]:
+        """Claim up to `limit` due rows that no live worker holds."""
+        candidates = (
+            select(PostLedger.id)
+            .where(self._claimable(now), PostLedger.next_attempt_at <= now)
+            .order_by(PostLedger.next_attempt_at, PostLedger.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list((await self.session.execute(candidates)).scalars())
+        if not ids:
+            return []
+        await self.session.execute(
+            update(PostLedger)
+            .where(PostLedger.id.in_(ids), self._claimable(now))
+            .values(
+                lease_owner=owner,
+                lease_until=now + lease,
+                attempts=PostLedger.attempts + 1,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(
+            select(PostLedger)
+            .where(PostLedger.id.in_(ids), PostLedger.lease_owner == owner)
+            .where(PostLedger.lease_until == now + lease)
+            .order_by(PostLedger.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(result.scalars())
+
+    # -- settling -----------------------------------------------------------------------------
+
+    def _held(self, ledger_id: int, owner: str) -> ColumnElement[bool]:
+        return and_(
+            PostLedger.id == ledger_id,
+            PostLedger.lease_owner == owner,
+            PostLedger.state == LedgerState.PENDING.value,
+        )
+
+    async def mark_posted(
+        self, ledger_id: int, owner: str, psa_object_id: str, now: datetime
+    ) -> bool:
+        result = await self.session.execute(
+            update(PostLedger)
+            .where(self._held(ledger_id, owner))
+            .values(
+                state=LedgerState.POSTED.value,
+                psa_object_id=psa_object_id,
+                last_error=None,
+                error_kind=None,
+                lease_owner=None,
+                lease_until=None,
+                finished_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def mark_failed(
+        self, ledger_id: int, owner: str, error_kind: str, message: str, now: datetime
+    ) -> bool:
+        result = await self.session.execute(
+            update(PostLedger)
+            .where(self._held(ledger_id, owner))
+            .values(
+                state=LedgerState.FAILED.value,
+                error_kind=error_kind[:64],
+                last_error=message[:500],
+                lease_owner=None,
+                lease_until=None,
+                finished_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def reschedule(
+        self,
+        ledger_id: int,
+        owner: str,
+        next_attempt_at: datetime,
+        error_kind: str,
+        message: str,
+        now: datetime,
+    ) -> bool:
+        """Give the lease back and try again at `next_attempt_at`."""
+        result = await self.session.execute(
+            update(PostLedger)
+            .where(self._held(ledger_id, owner))
+            .values(
+                next_attempt_at=next_attempt_at,
+                error_kind=error_kind[:64],
+                last_error=message[:500],
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    # -- reading history ----------------------------------------------------------------------
+
+    async def recent(
+        self,
+        account_id: int,
+        *,
+        conversation_key: str | None = None,
+        ticket_id: int | None = None,
+        chat_user_id: str | None = None,
+        limit: int = 10,
+    ) -> list[PostLedger]:
+        query = select(PostLedger).where(PostLedger.account_id == account_id)
+        if conversation_key is not None:
+            query = query.where(PostLedger.conversation_key == conversation_key)
+        if ticket_id is not None:
+            query = query.where(PostLedger.ticket_id == ticket_id)
+        if chat_user_id is not None:
+            query = query.where(PostLedger.chat_user_id == chat_user_id)
+        result = await self.session.execute(
+            query.order_by(PostLedger.created_at.desc(), PostLedger.id.desc()).limit(limit)
+        )
+        return list(result.scalars())
+
+    async def pending_count(self) -> int:
+        result = await self.session.execute(
+            select(PostLedger.id).where(PostLedger.state == LedgerState.PENDING.value)
+        )
+        return len(result.all())

@@ -1,0 +1,78 @@
+"""The storage entry point: one `Store` per process, one unit of work per command."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from storage.crypto import CredentialCipher
+from storage.engine import session_factory
+from storage.repositories import (
+    AccountRepository,
+    ConnectionRepository,
+    ConversationRefRepository,
+    LedgerRepository,
+    LinkRepository,
+    MappingRepository,
+    OwnerRepository,
+)
+
+
+@dataclass
+class UnitOfWork:
+    """Repositories sharing one session and transaction."""
+
+    session: AsyncSession
+    accounts: AccountRepository
+    owners: OwnerRepository
+    connections: ConnectionRepository
+    links: LinkRepository
+    mappings: MappingRepository
+    ledger: LedgerRepository
+    refs: ConversationRefRepository
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, cipher: CredentialCipher) -> None:
+        self.engine = engine
+        self.cipher = cipher
+        self._sessions = session_factory(engine)
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[UnitOfWork]:
+        """A transaction: committed when the block ends normally, rolled back on error."""
+        async with self._sessions() as session:
+            uow = UnitOfWork(
+                session=session,
+                accounts=AccountRepository(session),
+                owners=OwnerRepository(session),
+                connections=ConnectionRepository(session, self.cipher),
+                links=LinkRepository(session),
+                mappings=MappingRepository(session),
+                ledger=LedgerRepository(session),
+                refs=ConversationRefRepository(session),
+            )
+            try:
+                yield uow
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
