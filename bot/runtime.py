@@ -1,13 +1,21 @@
-"""Builds and closes the long-lived parts of the process: store, PSA registry, metrics."""
+"""Builds and closes the long-lived parts of the process: store, PSA registry, outbox, dispatch."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
+from bot.core.context import Services, provider_for_account
+from bot.core.dispatch import Dispatcher
+from bot.core.events import EventBus
 from bot.metrics import Metrics
+from bot.outbox import Outbox
 from bot.settings import Settings
+from handlers import root_router
 from psa.connectwise.hosts import HostPolicy
+from psa.provider import PSAProvider
 from psa.registry import ProviderRegistry
 from storage import migrate
 from storage.crypto import CredentialCipher
@@ -21,16 +29,42 @@ class SchemaOutOfDate(RuntimeError):
     """The external database is behind the code's migrations."""
 
 
+@dataclass(frozen=True)
+class OutboxTuning:
+    lease: timedelta = timedelta(seconds=60)
+    retry_window: timedelta = timedelta(minutes=2)
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+    poll_interval: float = 1.0
+
+
 @dataclass
 class Runtime:
     settings: Settings
-    store: Store
-    registry: ProviderRegistry
-    hosts: HostPolicy
-    metrics: Metrics
+    services: Services
+    dispatcher: Dispatcher
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.services.metrics
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.services.outbox
 
     @classmethod
-    async def open(cls, settings: Settings) -> Runtime:
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        extra_allowed_hosts: Sequence[str] = (),
+        tuning: OutboxTuning | None = None,
+        registry: ProviderRegistry | None = None,
+    ) -> Runtime:
         """Connect the database (migrating the embedded one) and build the shared services."""
         cipher = CredentialCipher(settings.encryption_key_list())
         engine = create_engine(settings.resolved_database_url)
@@ -48,18 +82,52 @@ class Runtime:
         except BaseException:
             await engine.dispose()
             raise
-        hosts = HostPolicy(settings.allowed_hosts)
+        hosts = HostPolicy([*settings.allowed_hosts, *extra_allowed_hosts])
         metrics = Metrics()
         metrics.counter("psabot_commands_total", "Chat commands handled, by platform and outcome")
         metrics.counter("psabot_ledger_transitions_total", "Post ledger rows settled, by state")
-        return cls(
-            settings=settings,
-            store=Store(engine, cipher),
-            registry=ProviderRegistry(hosts),
-            hosts=hosts,
+        store = Store(engine, cipher)
+        events = EventBus()
+        tuning = tuning or OutboxTuning()
+        holder: list[Services] = []
+
+        async def providers(account_id: int) -> PSAProvider:
+            return await provider_for_account(holder[0], account_id)
+
+        outbox = Outbox(
+            store,
+            providers,
+            events,
             metrics=metrics,
+            lease=tuning.lease,
+            retry_window=tuning.retry_window,
+            base_delay=tuning.base_delay,
+            max_delay=tuning.max_delay,
+            poll_interval=tuning.poll_interval,
         )
+        services = Services(
+            store=store,
+            registry=registry or ProviderRegistry(hosts),
+            hosts=hosts,
+            events=events,
+            metrics=metrics,
+            outbox=outbox,
+            default_client_id=settings.cw_client_id,
+        )
+        holder.append(services)
+
+        async def pending() -> float:
+            async with store.unit() as uow:
+                return float(await uow.ledger.pending_count())
+
+        metrics.gauge("psabot_ledger_pending", "Ledger rows not yet settled", pending)
+        return cls(settings, services, Dispatcher(root_router(), services))
+
+    def start(self) -> None:
+        """Start background work (the outbox worker re-drives pending rows first)."""
+        self.services.outbox.start()
 
     async def aclose(self) -> None:
-        await self.registry.aclose()
-        await self.store.aclose()
+        await self.services.outbox.stop()
+        await self.services.registry.aclose()
+        await self.services.store.aclose()

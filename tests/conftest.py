@@ -7,11 +7,19 @@ import concurrent.futures
 import os
 import secrets
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
+from bot.runtime import OutboxTuning, Runtime
+from bot.settings import Settings
+from psa.connectwise.client import RetryPolicy
+from psa.connectwise.hosts import HostPolicy
+from psa.connectwise.sandbox import SandboxServer
+from psa.registry import ProviderRegistry
+from psa.types import ConnectionSettings
 from storage import migrate
 from storage.crypto import CredentialCipher, generate_key
 from storage.engine import create_engine
@@ -115,3 +123,106 @@ async def store(db_url: str, encryption_key: str) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.aclose()
+
+
+# -- the ConnectWise sandbox and a bot runtime wired to it ----------------------------------
+
+
+@pytest.fixture
+async def cw_sandbox() -> AsyncIterator[SandboxServer]:
+    server = SandboxServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=2.0)
+FAST_OUTBOX = OutboxTuning(
+    lease=timedelta(seconds=5),
+    retry_window=timedelta(seconds=3),
+    base_delay=0.02,
+    max_delay=0.2,
+    poll_interval=0.05,
+)
+
+
+def make_settings(db_url: str, key: str, data_dir: Path) -> Settings:
+    return Settings(
+        PSABOT_DATABASE_URL=db_url,
+        PSABOT_ENCRYPTION_KEYS=key,
+        PSABOT_DATA_DIR=str(data_dir),
+        PSABOT_CW_CLIENT_ID="11111111-2222-3333-4444-555555555555",
+    )
+
+
+async def open_runtime(
+    db_url: str,
+    key: str,
+    data_dir: Path,
+    sandbox: SandboxServer,
+    *,
+    start: bool = True,
+    tuning: OutboxTuning = FAST_OUTBOX,
+    also_allow: tuple[str, ...] = (),
+) -> Runtime:
+    engine = create_engine(db_url)
+    try:
+        await migrate.upgrade(engine)  # `psabot migrate`, as an operator runs it
+    finally:
+        await engine.dispose()
+    allowed = [sandbox.host_port, *also_allow]
+    hosts = HostPolicy(allowed)
+    runtime = await Runtime.open(
+        make_settings(db_url, key, data_dir),
+        extra_allowed_hosts=allowed,
+        tuning=tuning,
+        registry=ProviderRegistry(hosts, timeout=2.0, retry=FAST_RETRY),
+    )
+    if start:
+        runtime.start()
+    return runtime
+
+
+@pytest.fixture
+async def runtime(
+    db_url: str, encryption_key: str, tmp_path: Path, cw_sandbox: SandboxServer
+) -> AsyncIterator[Runtime]:
+    """A bot runtime on SQLite and on PostgreSQL, pointed at a running sandbox."""
+    rt = await open_runtime(db_url, encryption_key, tmp_path / "data", cw_sandbox)
+    try:
+        yield rt
+    finally:
+        await rt.aclose()
+
+
+@pytest.fixture
+async def sqlite_runtime(
+    sqlite_url: str, encryption_key: str, tmp_path: Path, cw_sandbox: SandboxServer
+) -> AsyncIterator[Runtime]:
+    """The same on SQLite only, for tests whose subject is not the database."""
+    rt = await open_runtime(sqlite_url, encryption_key, tmp_path / "data", cw_sandbox)
+    try:
+        yield rt
+    finally:
+        await rt.aclose()
+
+
+async def connect_account(
+    runtime: Runtime, sandbox: SandboxServer, workspace: str = "acme", owner: str = "jane.doe"
+) -> None:
+    """Store a tested connection to the sandbox for a shell workspace (test set-up shortcut)."""
+    creds = sandbox.credentials
+    settings = ConnectionSettings(
+        "connectwise",
+        sandbox.host_port,
+        creds.company_id,
+        creds.public_key,
+        creds.private_key,
+        creds.client_id,
+    )
+    async with runtime.store.unit() as uow:
+        account = await uow.accounts.get_or_create("shell", workspace, workspace)
+        await uow.connections.save(account.id, settings, saved_by=owner)
+        await uow.owners.add(account.id, owner, owner)

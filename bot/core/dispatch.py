@@ -1,0 +1,112 @@
+"""Dispatch: Invocation → the right handler → Reply, with the account resolved and errors mapped."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from bot.core.context import Progress, Request, Services
+from bot.core.errors import NotOwner, reply_for
+from bot.core.invocation import (
+    ButtonAction,
+    Command,
+    FormSubmission,
+    Invocation,
+    OptionsQuery,
+)
+from bot.core.reply import Reply
+from bot.core.router import Handler, Router
+
+log = logging.getLogger(__name__)
+
+
+async def _nothing(_: str) -> None:
+    return None
+
+
+class Dispatcher:
+    def __init__(self, router: Router, services: Services) -> None:
+        self.router = router
+        self.services = services
+
+    async def handle(self, invocation: Invocation, progress: Progress | None = None) -> Reply:
+        started = time.perf_counter()
+        outcome = "ok"
+        name = "unknown"
+        try:
+            async with self.services.store.unit() as uow:
+                account = await uow.accounts.get_or_create(
+                    invocation.platform.value,
+                    invocation.account_external_id,
+                    invocation.account_name,
+                )
+            request = Request(invocation, self.services, account, progress=progress or _nothing)
+            handler, name = await self._route(request)
+            reply = await handler(request)
+            outcome = reply.tone.value
+            return reply
+        except Exception as exc:
+            outcome = "error"
+            return reply_for(exc)
+        finally:
+            self.services.metrics.inc(
+                "psabot_commands_total",
+                platform=invocation.platform.value,
+                command=name,
+                outcome=outcome,
+            )
+            log.info(
+                "handled platform=%s account=%s user=%s command=%s outcome=%s ms=%.1f",
+                invocation.platform.value,
+                invocation.account_external_id,
+                invocation.user.id,
+                name,
+                outcome,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    async def _route(self, request: Request) -> tuple[Handler, str]:
+        action = request.invocation.action
+        if isinstance(action, Command):
+            found = self.router.match(action.text)
+            if found is None:
+                if not action.text.strip():
+                    found = self.router.match("show")
+                if found is None:
+                    word = action.text.split()[0] if action.text.split() else ""
+                    return _unknown(word), "unknown"
+            spec, rest = found
+            request.args = rest
+            if spec.owner_only and not await request.is_owner():
+                raise NotOwner(spec.summary[:1].lower() + spec.summary[1:].rstrip("."))
+            return spec.handler, " ".join(spec.words)
+        if isinstance(action, FormSubmission):
+            handler = self.router.forms.get(action.form_id)
+            return (handler or _stale("form")), f"form:{action.form_id}"
+        if isinstance(action, ButtonAction):
+            handler = self.router.actions.get(action.action_id)
+            return (handler or _stale("button")), f"action:{action.action_id}"
+        if isinstance(action, OptionsQuery):
+            handler = self.router.options.get(action.source)
+            return (handler or _no_options), f"options:{action.source}"
+        raise TypeError(f"unknown action {type(action).__name__}")
+
+
+def _unknown(word: str) -> Handler:
+    async def handler(request: Request) -> Reply:
+        return Reply.warning(f"I don't know `{word}`. Try `/ticket help` to see what I can do.")
+
+    return handler
+
+
+def _stale(what: str) -> Handler:
+    async def handler(request: Request) -> Reply:
+        return Reply.warning(
+            f"That {what} is from an older version of psabot; run the command again."
+        )
+
+    return handler
+
+
+async def _no_options(request: Request) -> Reply:
+    return Reply()

@@ -1,0 +1,82 @@
+"""Events the core publishes for transports: links changed, and every post-ledger transition.
+
+Transports subscribe to keep per-link post-history threads (Slack) or proactive replies
+(Teams) up to date. A failing subscriber is logged and never breaks the command.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    id: int
+    platform: str
+    external_id: str
+
+
+@dataclass(frozen=True)
+class TicketLinked:
+    account: AccountRef
+    conversation_key: str
+    channel_id: str
+    thread_id: str | None
+    ticket_id: int
+    ticket_summary: str
+    ticket_url: str
+    by_name: str
+
+
+@dataclass(frozen=True)
+class TicketUnlinked:
+    account: AccountRef
+    conversation_key: str
+    channel_id: str
+    thread_id: str | None
+    ticket_id: int
+    by_name: str
+
+
+@dataclass(frozen=True)
+class PostTransition:
+    """A ledger row was recorded (pending) or settled (posted / failed)."""
+
+    account: AccountRef
+    ledger_id: int
+    conversation_key: str | None
+    ticket_id: int
+    kind: str  # note | status
+    state: str  # pending | posted | failed
+    who: str
+    note_type: str | None
+    preview: str
+    status_name: str | None
+    error: str | None
+    psa_object_id: str | None
+    ticket_url: str
+    at: datetime
+
+
+Event = TicketLinked | TicketUnlinked | PostTransition
+Subscriber = Callable[[Event], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    async def publish(self, event: Event) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                await subscriber(event)
+            except Exception:
+                log.exception("event subscriber failed event=%s", type(event).__name__)

@@ -1,0 +1,110 @@
+"""`Invocation`: who asked for what, where: the one shape every transport produces.
+
+Slack payloads, Teams activities and shell lines all become an Invocation; handlers never see
+a platform payload. The transport decides the idempotency key (Slack: the request's trigger or
+the retried request's original id; Teams: the activity id; shell: a counter), so a repeat of
+the same platform request maps to the same key.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class Platform(enum.StrEnum):
+    SLACK = "slack"
+    TEAMS = "teams"
+    SHELL = "shell"
+
+    @property
+    def label(self) -> str:
+        return {"slack": "Slack", "teams": "Teams", "shell": "the psabot shell"}[self.value]
+
+
+@dataclass(frozen=True)
+class ChatUser:
+    """The person behind the invocation, as the platform describes them."""
+
+    id: str
+    name: str = ""
+    email: str | None = None
+    is_admin: bool = False  # a workspace admin/owner, where the platform says so
+    admin_known: bool = True  # False where the platform cannot tell admins apart (Teams)
+
+    @property
+    def display(self) -> str:
+        return self.name or self.id
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Where the invocation happened: a channel, optionally a thread within it."""
+
+    channel_id: str
+    thread_id: str | None = None
+    channel_name: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel_id}/{self.thread_id}" if self.thread_id else self.channel_id
+
+
+@dataclass(frozen=True)
+class Command:
+    """Words typed after `/ticket` (or after the bot's mention in Teams)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class FormSubmission:
+    """A submitted form (Slack modal, Teams dialog, shell prompts)."""
+
+    form_id: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ButtonAction:
+    """A button pressed on a card."""
+
+    action_id: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class OptionsQuery:
+    """A type-ahead request for a searched select field (Slack external_select)."""
+
+    source: str
+    query: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+Action = Command | FormSubmission | ButtonAction | OptionsQuery
+
+
+@dataclass(frozen=True)
+class Invocation:
+    platform: Platform
+    account_external_id: str  # Slack team id, Teams tenant id, shell workspace name
+    user: ChatUser
+    conversation: Conversation
+    action: Action
+    idempotency_key: str
+    account_name: str = ""
+
+
+USER_REF_RE = re.compile(r"^<@([A-Za-z0-9._:\-]+)(?:\|([^>]*))?>$")
+
+
+def parse_user_ref(token: str) -> tuple[str, str] | None:
+    """`<@U123|jane>` or `<@U123>` → (id, name). Transports rewrite their mentions to this form."""
+    match = USER_REF_RE.match(token.strip())
+    if match is None:
+        return None
+    return match.group(1), (match.group(2) or "").strip()

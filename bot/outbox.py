@@ -1,0 +1,353 @@
+"""The outbox: posts ledger rows to the PSA exactly once, retrying what can be retried.
+
+A handler records a row as `pending` (storage/repositories/ledger.py) and calls `deliver()`,
+which claims it and posts it right away; the background worker re-drives rows that are due
+(retries after 429/5xx, rows left behind by a crashed or restarted process).
+
+Exactly once: every note ends with a footer carrying the row's `ref`. Before a note is posted a
+second time (any attempt after the first, i.e. whenever an earlier attempt may have reached
+ConnectWise: a timeout, a dropped connection, a process killed mid-request) the worker looks for
+that ref on the ticket and, if it is there, settles the row with that note instead of posting
+again. Status changes are idempotent PATCHes and are simply repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.core.errors import UserError, message_for
+from bot.core.events import AccountRef, EventBus, PostTransition
+from bot.core.invocation import Platform
+from bot.metrics import Metrics
+from psa.errors import ConnectionFailed, PSAError, PSATimeout, RateLimited, ServerError
+from psa.provider import PSAProvider
+from psa.types import Member, NoteType
+from storage.base import utcnow
+from storage.crypto import CredentialDecryptError
+from storage.models import LedgerKind, LedgerState, PostLedger
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+ProviderLookup = Callable[[int], Awaitable[PSAProvider]]
+Progress = Callable[[str], Awaitable[None]]
+PREVIEW_LENGTH = 80
+
+
+def marker(ref: str) -> str:
+    return f"ref {ref}"
+
+
+def compose_note(row: PostLedger) -> str:
+    """The user's text verbatim, then a one-line origin footer with the recovery reference."""
+    try:
+        origin = Platform(row.platform).label
+    except ValueError:
+        origin = row.platform
+    who = row.chat_user_name or row.chat_user_id
+    return f"{row.body}\n\n— posted from {origin} by {who} · {marker(row.ref)}"
+
+
+def preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_LENGTH else flat[: PREVIEW_LENGTH - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ledger_id: int
+    state: str
+    ticket_id: int
+    kind: str
+    ref: str
+    psa_object_id: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    attempts: int = 0
+
+    @property
+    def posted(self) -> bool:
+        return self.state == LedgerState.POSTED.value
+
+    @property
+    def pending(self) -> bool:
+        return self.state == LedgerState.PENDING.value
+
+    @classmethod
+    def of(cls, row: PostLedger) -> Outcome:
+        return cls(
+            ledger_id=row.id,
+            state=row.state,
+            ticket_id=row.ticket_id,
+            kind=row.kind,
+            ref=row.ref,
+            psa_object_id=row.psa_object_id,
+            error=row.last_error,
+            error_kind=row.error_kind,
+            attempts=row.attempts,
+        )
+
+
+@dataclass(frozen=True)
+class _Retry:
+    at: datetime
+    reason: str
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: Store,
+        providers: ProviderLookup,
+        events: EventBus,
+        *,
+        metrics: Metrics | None = None,
+        worker_id: str | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        retry_window: timedelta = timedelta(minutes=2),
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+        poll_interval: float = 1.0,
+        concurrency: int = 8,
+        batch_size: int = 10,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self._providers = providers
+        self.events = events
+        self.metrics = metrics
+        self.worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.lease = lease
+        self.retry_window = retry_window
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.poll_interval = poll_interval
+        self._clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
+        self.batch_size = batch_size
+        self._settled: dict[int, asyncio.Event] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    # -- used by handlers ---------------------------------------------------------------------
+
+    def give_up_at(self, now: datetime) -> datetime:
+        return now + self.retry_window
+
+    async def deliver(self, ledger_id: int, progress: Progress | None = None) -> Outcome:
+        """Post the row now (retrying within its window) and return how it ended."""
+        while True:
+            async with self.store.unit() as uow:
+                row = await uow.ledger.claim(ledger_id, self.worker_id, self._clock(), self.lease)
+            if row is None:
+                return await self._wait_for_other(ledger_id)
+            result = await self._attempt(row)
+            if isinstance(result, Outcome):
+                return result
+            wait = max(0.0, (result.at - self._clock()).total_seconds())
+            if progress is not None:
+                await progress(f"{result.reason}; trying again in {max(1, round(wait))}s…")
+            await asyncio.sleep(wait)
+
+    async def _wait_for_other(self, ledger_id: int) -> Outcome:
+        """Someone else holds the row (another request, the worker, another process)."""
+        event = self._settled.setdefault(ledger_id, asyncio.Event())
+        delay = 0.05
+        while True:
+            async with self.store.unit() as uow:
+                row = await uow.ledger.get(ledger_id)
+            if row is None:
+                raise LookupError(f"ledger row {ledger_id} vanished")
+            if row.state != LedgerState.PENDING.value:
+                return Outcome.of(row)
+            lease_free = row.lease_until is None or row.lease_until < self._clock()
+            if lease_free and row.next_attempt_at <= self._clock():
+                return await self.deliver(ledger_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=delay)
+            delay = min(delay * 2, 1.0)
+
+    # -- one attempt ----------------------------------------------------------------------------
+
+    def _backoff(self, attempts: int) -> float:
+        ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, attempts - 1)))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _attempt(self, row: PostLedger) -> Outcome | _Retry:
+        provider: PSAProvider | None = None
+        try:
+            provider = await self._providers(row.account_id)
+            object_id = await self._send(provider, row)
+        except PSAError as exc:
+            return await self._after_failure(row, provider, exc)
+        except (UserError, CredentialDecryptError) as exc:
+            return await self._settle_failed(row, type(exc).__name__, message_for(exc))
+        except Exception as exc:  # a bug or an unexpected library error: retry, then report
+            log.exception("outbox attempt crashed ledger_id=%s", row.id)
+            return await self._after_failure(row, provider, exc)
+        return await self._settle_posted(row, provider, object_id)
+
+    async def _send(self, provider: PSAProvider, row: PostLedger) -> str:
+        if row.kind == LedgerKind.STATUS.value:
+            assert row.status_id is not None
+            ticket = await provider.update_ticket_status(row.ticket_id, row.status_id)
+            return str(ticket.status.id if ticket.status else row.status_id)
+        if row.attempts > 1:
+            # An earlier attempt may have reached ConnectWise: look before posting again.
+            earlier = await provider.find_note_containing(row.ticket_id, marker(row.ref))
+            if earlier is not None:
+                log.info("outbox found earlier note ledger_id=%s note_id=%s", row.id, earlier.id)
+                return str(earlier.id)
+        member = None
+        if row.member_id is not None:
+            member = Member(id=row.member_id, identifier=row.member_identifier or "", name="")
+        note = await provider.post_note(
+            row.ticket_id, compose_note(row), NoteType(row.note_type or "internal"), member
+        )
+        return str(note.id)
+
+    async def _after_failure(
+        self, row: PostLedger, provider: PSAProvider | None, exc: Exception
+    ) -> Outcome | _Retry:
+        now = self._clock()
+        retryable = not isinstance(exc, PSAError) or exc.retryable
+        delay = self._backoff(row.attempts)
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        next_at = now + timedelta(seconds=delay)
+        message = message_for(exc)
+        kind = type(exc).__name__
+        if retryable and next_at < row.give_up_at:
+            async with self.store.unit() as uow:
+                await uow.ledger.reschedule(row.id, self.worker_id, next_at, kind, message, now)
+            self._wake.set()
+            reason = {
+                "RateLimited": "ConnectWise is rate limiting",
+                "ServerError": "ConnectWise had an error",
+            }.get(kind, "ConnectWise did not answer")
+            log.warning(
+                "outbox retry ledger_id=%s attempts=%s error=%s delay=%.2fs",
+                row.id,
+                row.attempts,
+                kind,
+                delay,
+            )
+            return _Retry(next_at, reason)
+        ambiguous = isinstance(exc, PSATimeout | ConnectionFailed | ServerError)
+        if retryable and ambiguous and provider is not None and row.kind == LedgerKind.NOTE.value:
+            # Last look before telling the user it failed: did it land after all?
+            with contextlib.suppress(PSAError):
+                earlier = await provider.find_note_containing(row.ticket_id, marker(row.ref))
+                if earlier is not None:
+                    return await self._settle_posted(row, provider, str(earlier.id))
+        return await self._settle_failed(row, kind, message)
+
+    # -- settling -----------------------------------------------------------------------------
+
+    async def _settle_posted(
+        self, row: PostLedger, provider: PSAProvider | None, object_id: str
+    ) -> Outcome:
+        now = self._clock()
+        async with self.store.unit() as uow:
+            await uow.ledger.mark_posted(row.id, self.worker_id, object_id, now)
+            fresh = await uow.ledger.get(row.id)
+        assert fresh is not None
+        await self._announce(fresh, provider)
+        return Outcome.of(fresh)
+
+    async def _settle_failed(self, row: PostLedger, kind: str, message: str) -> Outcome:
+        now = self._clock()
+        async with self.store.unit() as uow:
+            await uow.ledger.mark_failed(row.id, self.worker_id, kind, message, now)
+            fresh = await uow.ledger.get(row.id)
+        assert fresh is not None
+        await self._announce(fresh, None)
+        return Outcome.of(fresh)
+
+    async def _announce(self, row: PostLedger, provider: PSAProvider | None) -> None:
+        event = self._settled.pop(row.id, None)
+        if event is not None:
+            event.set()
+        if self.metrics is not None:
+            self.metrics.inc("psabot_ledger_transitions_total", kind=row.kind, state=row.state)
+        await self.announce(row, provider)
+
+    async def announce(self, row: PostLedger, provider: PSAProvider | None = None) -> None:
+        """Publish the row's current state for transports (history threads)."""
+        async with self.store.unit() as uow:
+            account = await uow.accounts.get(row.account_id)
+        if account is None:
+            return
+        url = ""
+        try:
+            provider = provider or await self._providers(row.account_id)
+            url = provider.ticket_url(row.ticket_id)
+        except Exception:  # no connection any more: announce without a link
+            url = ""
+        await self.events.publish(
+            PostTransition(
+                account=AccountRef(account.id, account.platform, account.external_id),
+                ledger_id=row.id,
+                conversation_key=row.conversation_key,
+                ticket_id=row.ticket_id,
+                kind=row.kind,
+                state=row.state,
+                who=row.chat_user_name or row.chat_user_id,
+                note_type=row.note_type,
+                preview=preview(row.body),
+                status_name=row.status_name,
+                error=row.last_error if row.state == LedgerState.FAILED.value else None,
+                psa_object_id=row.psa_object_id,
+                ticket_url=url,
+                at=row.finished_at or row.updated_at,
+            )
+        )
+
+    # -- background worker --------------------------------------------------------------------
+
+    async def run_due_once(self) -> int:
+        """Claim and attempt every row that is due now; returns how many were attempted."""
+        async with self.store.unit() as uow:
+            rows = await uow.ledger.claim_due(
+                self.worker_id, self._clock(), self.lease, limit=self.batch_size
+            )
+        if rows:
+            await asyncio.gather(*(self._guarded(r) for r in rows))
+        return len(rows)
+
+    async def _guarded(self, row: PostLedger) -> None:
+        async with self._slots:
+            await self._attempt(row)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                while await self.run_due_once():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox worker pass failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+
+    def start(self) -> None:
+        """Start the worker; its first pass re-drives whatever an earlier process left pending."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name=f"outbox-{self.worker_id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

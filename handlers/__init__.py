@@ -1,0 +1,23 @@
+"""Command handlers, one module per command family; `root_router()` composes them."""
+
+from __future__ import annotations
+
+from bot.core.router import Router
+
+
+def root_router() -> Router:
+    from handlers import connect, help, history, link, mapping, note, owners, search, status
+
+    root = Router("root")
+    root.include(
+        link.router,
+        note.router,
+        status.router,
+        search.router,
+        mapping.router,
+        history.router,
+        connect.router,
+        owners.router,
+    )
+    root.include(help.build(root))  # help lists every command above, and itself
+    return root

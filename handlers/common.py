@@ -1,0 +1,57 @@
+"""Small helpers shared by handlers: ticket ids, ticket cards, time formatting."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from bot.core.errors import BadArguments
+from bot.core.reply import Button, ButtonStyle, Card, Fact
+from psa.types import Ticket
+
+_TICKET_ID_RE = re.compile(r"^#?(\d{1,10})$")
+
+
+def parse_ticket_id(text: str, usage: str) -> int:
+    token = text.strip()
+    match = _TICKET_ID_RE.match(token)
+    if not match:
+        problem = "Give a ticket number." if not token else f"`{token}` is not a ticket number."
+        raise BadArguments(problem, usage)
+    return int(match.group(1))
+
+
+def ticket_title(ticket_id: int, summary: str) -> str:
+    return f"#{ticket_id} {summary}".strip()
+
+
+def ticket_card(
+    ticket: Ticket, url: str, *, extra_buttons: tuple[Button, ...] = (), subtitle: str = ""
+) -> Card:
+    facts = [
+        Fact(
+            "Company", ticket.company.name or ticket.company.identifier if ticket.company else "—"
+        ),
+        Fact("Board", ticket.board.name if ticket.board else "—"),
+        Fact(
+            "Status",
+            (ticket.status.name if ticket.status else "—") + (" (closed)" if ticket.closed else ""),
+        ),
+        Fact("Priority", ticket.priority.name if ticket.priority else "—"),
+        Fact("Owner", (ticket.owner.name or ticket.owner.identifier) if ticket.owner else "—"),
+    ]
+    return Card(
+        title=ticket_title(ticket.id, ticket.summary),
+        subtitle=subtitle,
+        facts=tuple(facts),
+        buttons=(*extra_buttons, Button("Open in ConnectWise", url=url)),
+        url=url,
+    )
+
+
+def open_button(url: str) -> Button:
+    return Button("Open in ConnectWise", url=url, style=ButtonStyle.DEFAULT)
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"

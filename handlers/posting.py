@@ -1,0 +1,118 @@
+"""Shared path of every write to the PSA: ledger row first, then the outbox, then the outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.context import Request
+from bot.core.reply import Button, Card, Fact, Reply
+from bot.outbox import Outcome, preview
+from handlers.common import ticket_title
+from psa.types import NoteType
+from storage.models import LedgerKind, MemberMapping
+from storage.repositories import NewPost
+
+
+@dataclass(frozen=True)
+class Posted:
+    outcome: Outcome
+    repeat: bool  # the idempotency key was seen before: nothing new was sent
+
+
+async def post_through_ledger(
+    request: Request,
+    *,
+    kind: LedgerKind,
+    ticket_id: int,
+    mapping: MemberMapping | None,
+    key_suffix: str = "",
+    body: str = "",
+    note_type: NoteType | None = None,
+    status_id: int | None = None,
+    status_name: str | None = None,
+) -> Posted:
+    services = request.services
+    now = services.clock()
+    key = request.invocation.idempotency_key + key_suffix
+    async with services.store.unit() as uow:
+        row, created = await uow.ledger.record_pending(
+            NewPost(
+                account_id=request.account.id,
+                idempotency_key=key,
+                kind=kind,
+                ticket_id=ticket_id,
+                platform=request.invocation.platform.value,
+                chat_user_id=request.user.id,
+                chat_user_name=request.user.display,
+                give_up_at=services.outbox.give_up_at(now),
+                conversation_key=request.conversation.key,
+                member_id=mapping.member_id if mapping else None,
+                member_identifier=mapping.member_identifier if mapping else None,
+                note_type=note_type.value if note_type else None,
+                body=body,
+                status_id=status_id,
+                status_name=status_name,
+            ),
+            now,
+        )
+    if not created and row.is_finished:
+        return Posted(Outcome.of(row), repeat=True)
+    if created:
+        await services.outbox.announce(row)
+    outcome = await services.outbox.deliver(row.id, progress=request.progress)
+    return Posted(outcome, repeat=not created)
+
+
+def note_reply(
+    posted: Posted,
+    *,
+    ticket_id: int,
+    summary: str,
+    url: str,
+    note_type: NoteType,
+    text: str,
+    member_name: str,
+) -> Reply:
+    outcome = posted.outcome
+    title = ticket_title(ticket_id, summary)
+    again = " (this request was already handled; nothing was posted twice)" if posted.repeat else ""
+    if outcome.posted:
+        return Reply.success(
+            f"Note added to {title}{again}.",
+            Card(
+                title=title,
+                url=url,
+                text=preview(text),
+                facts=(
+                    Fact("Type", note_type.label),
+                    Fact("Posted as", member_name),
+                    Fact("Reference", outcome.ref),
+                ),
+                buttons=(Button("Open in ConnectWise", url=url),) if url else (),
+            ),
+        )
+    return Reply.error(
+        f"Your note was NOT added to {title}: {outcome.error or 'it could not be posted'}\n"
+        f"Nothing was posted. Your text, so it isn't lost:\n> {text}"
+    )
+
+
+def status_reply(
+    posted: Posted, *, ticket_id: int, summary: str, url: str, status_name: str
+) -> Reply:
+    outcome = posted.outcome
+    title = ticket_title(ticket_id, summary)
+    if outcome.posted:
+        return Reply.success(
+            f"Status of {title} is now *{status_name}*.",
+            Card(
+                title=title,
+                url=url,
+                facts=(Fact("Status", status_name),),
+                buttons=(Button("Open in ConnectWise", url=url),) if url else (),
+            ),
+        )
+    return Reply.error(
+        f"The status of {title} was NOT changed to {status_name}: "
+        f"{outcome.error or 'it could not be changed'}"
+    )

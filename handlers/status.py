@@ -1,0 +1,147 @@
+"""status: move the linked ticket to another status of its board."""
+
+from __future__ import annotations
+
+import difflib
+
+from bot.core.context import Request
+from bot.core.errors import BadArguments
+from bot.core.invocation import ButtonAction, FormSubmission, OptionsQuery
+from bot.core.reply import Button, Card, FieldKind, Form, FormField, Option, Reply
+from bot.core.router import Router
+from handlers.common import ticket_title
+from handlers.posting import post_through_ledger, status_reply
+from psa.types import Status, Ticket
+from storage.models import LedgerKind
+
+router = Router("status")
+USAGE = "status [<status name>]"
+
+
+def status_form() -> Form:
+    return Form(
+        form_id="status",
+        title="Change status",
+        submit_label="Change",
+        fields=(
+            FormField(
+                "status",
+                "New status",
+                kind=FieldKind.SEARCH,
+                source="statuses",
+                placeholder="In Progress",
+            ),
+        ),
+    )
+
+
+def match_statuses(statuses: list[Status], wanted: str) -> list[Status]:
+    """Exact, then prefix, then substring, then close spellings; the best tier wins."""
+    key = " ".join(wanted.casefold().split())
+    tiers = [
+        [s for s in statuses if s.name.casefold() == key],
+        [s for s in statuses if s.name.casefold().startswith(key)],
+        [s for s in statuses if key in s.name.casefold()],
+    ]
+    for tier in tiers:
+        if tier:
+            return tier
+    names = {s.name.casefold(): s for s in statuses}
+    close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.6)
+    return [names[n] for n in close]
+
+
+async def _ticket_and_statuses(request: Request) -> tuple[Ticket, list[Status], str]:
+    link = await request.require_link()
+    provider = await request.provider()
+    ticket = await provider.get_ticket(link.ticket_id)
+    statuses = await provider.get_ticket_statuses(ticket.board.id if ticket.board else 0)
+    return ticket, statuses, provider.ticket_url(ticket.id)
+
+
+async def change_status(request: Request, status_id: int) -> Reply:
+    mapping = await request.require_mapping()
+    ticket, statuses, url = await _ticket_and_statuses(request)
+    chosen = next((s for s in statuses if s.id == status_id), None)
+    if chosen is None:
+        board = ticket.board.name if ticket.board else "its board"
+        return Reply.warning(f"That status is not on {board} any more. Run `/ticket status` again.")
+    if ticket.status is not None and ticket.status.id == chosen.id:
+        return Reply.info(f"{ticket_title(ticket.id, ticket.summary)} is already *{chosen.name}*.")
+    posted = await post_through_ledger(
+        request,
+        kind=LedgerKind.STATUS,
+        ticket_id=ticket.id,
+        mapping=mapping,
+        key_suffix=":status",
+        status_id=chosen.id,
+        status_name=chosen.name,
+        body=f"{ticket.status.name if ticket.status else '?'} → {chosen.name}",
+    )
+    return status_reply(
+        posted, ticket_id=ticket.id, summary=ticket.summary, url=url, status_name=chosen.name
+    )
+
+
+@router.command("status", usage=USAGE)
+async def status(request: Request) -> Reply:
+    """Change the linked ticket's status (without a name: pick one)."""
+    await request.require_connection()
+    await request.require_link()
+    wanted = request.args.strip()
+    if not wanted:
+        return Reply.show_form(status_form())
+    ticket, statuses, _ = await _ticket_and_statuses(request)
+    matches = match_statuses(statuses, wanted)
+    board = ticket.board.name if ticket.board else "this board"
+    if not matches:
+        names = ", ".join(s.name for s in statuses)
+        return Reply.warning(f"No status like `{wanted}` on {board}. Its statuses: {names}.")
+    if len(matches) > 1:
+        return Reply.info(
+            f"`{wanted}` matches several statuses on {board}; pick one:",
+            Card(
+                title=ticket_title(ticket.id, ticket.summary),
+                buttons=tuple(
+                    Button(s.name, action_id="set_status", value=str(s.id)) for s in matches
+                ),
+            ),
+        )
+    return await change_status(request, matches[0].id)
+
+
+@router.action("set_status")
+async def set_status_button(request: Request) -> Reply:
+    """Apply the status whose button was pressed."""
+    assert isinstance(request.invocation.action, ButtonAction)
+    value = request.invocation.action.value
+    if not value.isdigit():
+        raise BadArguments("That button carries no status.", USAGE)
+    return await change_status(request, int(value))
+
+
+@router.action("status_open")
+async def status_open(request: Request) -> Reply:
+    """Open the status picker from a ticket card."""
+    await request.require_link()
+    return Reply.show_form(status_form())
+
+
+@router.form("status")
+async def submit_status(request: Request) -> Reply:
+    """Apply the status picked in the form."""
+    assert isinstance(request.invocation.action, FormSubmission)
+    value = (request.invocation.action.values.get("status") or "").strip()
+    if not value.isdigit():
+        return Reply.show_form(status_form().with_errors({"status": "Pick a status."}))
+    return await change_status(request, int(value))
+
+
+@router.source("statuses")
+async def status_options(request: Request) -> Reply:
+    """The linked ticket's board statuses, filtered by what was typed."""
+    assert isinstance(request.invocation.action, OptionsQuery)
+    _, statuses, _ = await _ticket_and_statuses(request)
+    typed = request.invocation.action.query.strip()
+    shown = match_statuses(statuses, typed) if typed else statuses
+    return Reply(options=tuple(Option(s.name, str(s.id)) for s in shown))

@@ -1,0 +1,115 @@
+"""The `psabot` command line, run as a user runs it: a subprocess in an empty directory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cryptography.fernet import Fernet
+
+COMMANDS = ["serve", "shell", "sandbox", "migrate", "keygen", "rotate-keys"]
+
+
+def psabot(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = "",
+           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PSABOT_", "SLACK_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=cwd, env={**clean, **(env or {})},
+        input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_on_every_command(command: str | None, tmp_path: Path) -> None:
+    result = psabot(*([command] if command else []), "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "usage: psabot" in result.stdout
+
+
+def test_keygen_prints_a_fernet_key(tmp_path: Path) -> None:
+    key = psabot("keygen", cwd=tmp_path).stdout.strip()
+    Fernet(key.encode())
+
+
+async def test_serve_starts_with_no_configuration(tmp_path: Path) -> None:
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PSABOT_", "SLACK_"))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", "--port", str(port), cwd=tmp_path, env=clean,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        body: dict[str, str] = {}
+        async with aiohttp.ClientSession() as session:
+            for _ in range(150):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                        body = await resp.json()
+                        assert resp.status == 200
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                metrics = await resp.text()
+        assert body["status"] == "ok" and body["database"] == "reachable"
+        assert "psabot_ledger_pending 0" in metrics
+        key_file = tmp_path / ".psabot" / "encryption.key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert (tmp_path / ".psabot" / "psabot.sqlite3").exists()
+    finally:
+        proc.terminate()
+        _, stderr = await proc.communicate()
+    assert b"generated an encryption key" in stderr
+
+
+def test_migrate_and_rotate_keys(tmp_path: Path) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    db = f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite3'}"
+    migrated = psabot("migrate", cwd=tmp_path, env={"PSABOT_DATABASE_URL": db})
+    assert "database is at revision" in migrated.stdout
+    rotated = psabot(
+        "rotate-keys", cwd=tmp_path,
+        env={"PSABOT_DATABASE_URL": db, "PSABOT_ENCRYPTION_KEYS": f"{new},{old}"},
+    )
+    assert rotated.returncode == 0
+    assert "re-encrypted 0 stored connection(s)" in rotated.stdout
+    bad = psabot("rotate-keys", cwd=tmp_path,
+                 env={"PSABOT_DATABASE_URL": db, "PSABOT_ENCRYPTION_KEYS": "nope"})
+    assert bad.returncode != 0 and "not a valid Fernet key" in bad.stderr
+    assert "nope" not in bad.stderr.replace("not a valid", "")
+
+
+def test_shell_sandbox_scripted_session(tmp_path: Path) -> None:
+    script = "\n".join(
+        [
+            "connect", "", "", "", "", "",  # the sandbox connection, re-tested (keys kept)
+            "link 48213",
+            "map me",
+            "note Replaced the toner, printing OK",
+            "status waiting",
+            "history",
+            "/quit",
+        ]
+    )
+    result = psabot("shell", "--sandbox", cwd=tmp_path, stdin=script + "\n", timeout=90)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Updated the connection: ConnectWise company Psabot Demo MSP" in out
+    assert "Linked this channel to #48213" in out
+    assert "Note added to #48213" in out
+    assert "now *Waiting on Customer*" in out
+    assert "note (internal): “Replaced the toner, printing OK” · ✅ posted" in out
+    assert "sandbox-private" not in out

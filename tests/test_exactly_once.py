@@ -1,0 +1,269 @@
+"""Nothing lost, nothing doubled: idempotency keys, dropped connections, restarts, faults."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from conftest import FAST_OUTBOX, connect_account, open_runtime
+from transcript import Chat
+
+from bot.core.invocation import ChatUser, Command, Conversation, Invocation, Platform
+from bot.runtime import OutboxTuning, Runtime
+from psa.connectwise.sandbox import OPEN_TICKET_ID, SandboxServer
+from storage.base import utcnow
+from storage.models import LedgerKind, LedgerState
+from storage.repositories import NewPost
+
+JANE = ChatUser(id="jane.doe", name="Jane Doe", email="jane.doe@example.com")
+
+
+def note_invocation(text: str, key: str) -> Invocation:
+    return Invocation(
+        platform=Platform.SHELL,
+        account_external_id="acme",
+        user=JANE,
+        conversation=Conversation("general"),
+        action=Command(f"note {text}"),
+        idempotency_key=key,
+    )
+
+
+def notes_starting(sandbox: SandboxServer, text: str) -> list[dict[str, object]]:
+    return [n for n in sandbox.state.notes_for(OPEN_TICKET_ID) if str(n["text"]).startswith(text)]
+
+
+async def _prepare(runtime: Runtime, sandbox: SandboxServer) -> None:
+    await connect_account(runtime, sandbox)
+    chat = Chat(runtime)
+    assert "Linked" in await chat.say(f"link {OPEN_TICKET_ID}")
+    assert "jdoe" in await chat.say("map me")
+
+
+async def _ledger_rows(runtime: Runtime) -> list[tuple[str, str, str | None]]:
+    async with runtime.store.unit() as uow:
+        account = await uow.accounts.find("shell", "acme")
+        assert account is not None
+        rows = await uow.ledger.recent(account.id, limit=1000)
+    return [(r.body, r.state, r.psa_object_id) for r in rows]
+
+
+async def test_same_idempotency_key_posts_once(runtime: Runtime, cw_sandbox: SandboxServer) -> None:
+    await _prepare(runtime, cw_sandbox)
+    first = await runtime.dispatcher.handle(note_invocation("Same request", "slack-req-1"))
+    again = await runtime.dispatcher.handle(note_invocation("Same request", "slack-req-1"))
+    both = await asyncio.gather(
+        runtime.dispatcher.handle(note_invocation("Concurrent", "slack-req-2")),
+        runtime.dispatcher.handle(note_invocation("Concurrent", "slack-req-2")),
+    )
+    assert "Note added" in first.text
+    assert "already handled; nothing was posted twice" in again.text
+    assert all("Note added" in r.text for r in both)
+    assert len(notes_starting(cw_sandbox, "Same request")) == 1
+    assert len(notes_starting(cw_sandbox, "Concurrent")) == 1
+
+
+async def test_accepted_then_dropped_then_restart_posts_exactly_once(
+    db_url: str, encryption_key: str, tmp_path: Path, cw_sandbox: SandboxServer
+) -> None:
+    # The first process's retry comes too late: it is "killed" before trying again.
+    slow = OutboxTuning(
+        lease=timedelta(seconds=1),
+        retry_window=timedelta(minutes=5),
+        base_delay=30.0,
+        max_delay=30.0,
+        poll_interval=30.0,
+    )
+    first = await open_runtime(db_url, encryption_key, tmp_path / "d", cw_sandbox, tuning=slow)
+    await _prepare(first, cw_sandbox)
+    cw_sandbox.faults.script(["drop_after_write"], method="POST", path_contains="/notes")
+    handler = asyncio.create_task(
+        first.dispatcher.handle(note_invocation("Dropped reply", "req-drop"))
+    )
+
+    async def row_rescheduled() -> None:
+        while True:
+            rows = await _ledger_rows(first)
+            if rows and rows[0][0] == "Dropped reply":
+                async with first.store.unit() as uow:
+                    account = await uow.accounts.find("shell", "acme")
+                    assert account is not None
+                    row = (await uow.ledger.recent(account.id))[0]
+                if row.attempts == 1 and row.lease_owner is None and row.last_error:
+                    return
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(row_rescheduled(), timeout=10)
+    handler.cancel()
+    await first.aclose()  # the process dies with the row pending, outcome unknown
+    assert len(notes_starting(cw_sandbox, "Dropped reply")) == 1  # ConnectWise has it
+
+    second = await open_runtime(
+        db_url, encryption_key, tmp_path / "d", cw_sandbox, start=False, tuning=FAST_OUTBOX
+    )
+    try:
+        # Make the row due now instead of in 30 s, as if the restart happened later.
+        async with second.store.unit() as uow:
+            account = await uow.accounts.find("shell", "acme")
+            assert account is not None
+            row = (await uow.ledger.recent(account.id))[0]
+            row.next_attempt_at = utcnow()
+        second.start()
+
+        async def settled() -> list[tuple[str, str, str | None]]:
+            while (rows := await _ledger_rows(second))[0][1] == LedgerState.PENDING.value:
+                await asyncio.sleep(0.02)
+            return rows
+
+        rows = await asyncio.wait_for(settled(), timeout=10)
+    finally:
+        await second.aclose()
+    notes = notes_starting(cw_sandbox, "Dropped reply")
+    assert len(notes) == 1
+    assert rows[0] == ("Dropped reply", LedgerState.POSTED.value, str(notes[0]["id"]))
+
+
+async def test_killed_mid_request_is_recovered_by_lease_expiry(
+    sqlite_runtime: Runtime, cw_sandbox: SandboxServer
+) -> None:
+    """A worker claimed the row and sent the note, then died holding the lease."""
+    await _prepare(sqlite_runtime, cw_sandbox)
+    await sqlite_runtime.outbox.stop()
+    now = utcnow()
+    async with sqlite_runtime.store.unit() as uow:
+        account = await uow.accounts.find("shell", "acme")
+        assert account is not None
+        mapping = await uow.mappings.get(account.id, "jane.doe")
+        assert mapping is not None
+        row, _ = await uow.ledger.record_pending(
+            NewPost(
+                account.id,
+                "req-killed",
+                LedgerKind.NOTE,
+                OPEN_TICKET_ID,
+                "shell",
+                "jane.doe",
+                "Jane Doe",
+                now + timedelta(minutes=5),
+                "general",
+                mapping.member_id,
+                mapping.member_identifier,
+                "internal",
+                "Killed worker",
+            ),
+            now,
+        )
+        claimed = await uow.ledger.claim(row.id, "dead-worker", now, timedelta(seconds=0.3))
+        assert claimed is not None
+    from bot.outbox import compose_note
+    from psa.types import NoteType
+
+    provider = await sqlite_runtime.dispatcher.services.registry.for_account(
+        str(account.id), await _settings(sqlite_runtime, account.id)
+    )
+    await provider.post_note(OPEN_TICKET_ID, compose_note(claimed), NoteType.INTERNAL, None)
+    sqlite_runtime.outbox.start()
+
+    async def settled() -> str:
+        while True:
+            async with sqlite_runtime.store.unit() as uow:
+                fresh = await uow.ledger.get(row.id)
+            assert fresh is not None
+            if fresh.state != LedgerState.PENDING.value:
+                return fresh.state
+            await asyncio.sleep(0.05)
+
+    assert await asyncio.wait_for(settled(), timeout=10) == LedgerState.POSTED.value
+    assert len(notes_starting(cw_sandbox, "Killed worker")) == 1
+
+
+async def _settings(runtime: Runtime, account_id: int):  # type: ignore[no-untyped-def]
+    async with runtime.store.unit() as uow:
+        row = await uow.connections.get(account_id)
+        assert row is not None
+        return uow.connections.settings_of(row)
+
+
+async def test_hundred_notes_under_429_and_500(runtime: Runtime, cw_sandbox: SandboxServer) -> None:
+    await _prepare(runtime, cw_sandbox)
+    cw_sandbox.faults.configure(rate_429=0.1, rate_500=0.1, retry_after=0)
+    slots = asyncio.Semaphore(10)
+
+    async def one(i: int) -> str:
+        async with slots:
+            reply = await runtime.dispatcher.handle(note_invocation(f"Campaign {i:03d}", f"c{i}"))
+            return reply.text
+
+    replies = await asyncio.gather(*(one(i) for i in range(100)))
+    rows = {body: state for body, state, _ in await _ledger_rows(runtime)}
+    for i, text in enumerate(replies):
+        body = f"Campaign {i:03d}"
+        count = len(notes_starting(cw_sandbox, body + "\n"))
+        if "Note added" in text:
+            assert count == 1, body
+            assert rows[body] == LedgerState.POSTED.value
+        else:
+            assert "NOT added" in text
+            assert count == 0, body
+            assert rows[body] == LedgerState.FAILED.value
+    posted = sum("Note added" in t for t in replies)
+    assert posted >= 95  # with retries nearly everything gets through
+    faults = [r for r in cw_sandbox.requests.records if r.status in (429, 500)]
+    assert len(faults) > 10  # the faults really happened
+
+
+async def test_two_workers_on_postgres_post_each_note_once(
+    pg_url: str, encryption_key: str, tmp_path: Path, cw_sandbox: SandboxServer
+) -> None:
+    setup = await open_runtime(pg_url, encryption_key, tmp_path / "a", cw_sandbox, start=False)
+    await _prepare(setup, cw_sandbox)
+    now = utcnow()
+    async with setup.store.unit() as uow:
+        account = await uow.accounts.find("shell", "acme")
+        assert account is not None
+        for i in range(40):
+            await uow.ledger.record_pending(
+                NewPost(
+                    account.id,
+                    f"w{i}",
+                    LedgerKind.NOTE,
+                    OPEN_TICKET_ID,
+                    "shell",
+                    "jane.doe",
+                    "Jane Doe",
+                    now + timedelta(minutes=5),
+                    "general",
+                    142,
+                    "jdoe",
+                    "internal",
+                    f"Worker note {i:02d}",
+                ),
+                now,
+            )
+    await setup.aclose()
+    cw_sandbox.faults.configure(latency_ms=20)  # keep both workers busy at the same time
+    workers = [
+        await open_runtime(pg_url, encryption_key, tmp_path / n, cw_sandbox, start=False)
+        for n in ("w1", "w2")
+    ]
+    try:
+
+        async def drain(rt: Runtime) -> int:
+            total = 0
+            while n := await rt.outbox.run_due_once():
+                total += n
+            return total
+
+        done = await asyncio.gather(*(drain(w) for w in workers))
+        assert sum(done) == 40
+        assert all(n > 0 for n in done)  # both workers took part
+        async with workers[0].store.unit() as uow:
+            rows = await uow.ledger.recent(account.id, limit=100)
+        assert all(r.state == LedgerState.POSTED.value for r in rows)
+        assert all(r.attempts == 1 for r in rows)  # no row was claimed twice
+    finally:
+        for w in workers:
+            await w.aclose()
+    for i in range(40):
+        assert len(notes_starting(cw_sandbox, f"Worker note {i:02d}\n")) == 1
