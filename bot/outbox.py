@@ -142,11 +142,29 @@ class Outbox:
     def give_up_at(self, now: datetime) -> datetime:
         return now + self.retry_window
 
-    async def deliver(self, ledger_id: int, progress: Progress | None = None) -> Outcome:
-        """Post the row now (retrying within its window) and return how it ended."""
+    @property
+    def claim(self) -> tuple[str, timedelta]:
+        """What `record_pending(claim_for=...)` takes so this outbox may post the row at once."""
+        return self.worker_id, self.lease
+
+    async def deliver(
+        self, ledger_id: int, progress: Progress | None = None, *, claimed: bool = False
+    ) -> Outcome:
+        """Post the row now (retrying within its window) and return how it ended.
+
+        `claimed` says the row was recorded already claimed by this outbox (see `claim`).
+        """
         while True:
             async with self.store.unit() as uow:
-                row = await uow.ledger.claim(ledger_id, self.worker_id, self._clock(), self.lease)
+                if claimed:
+                    row = await uow.ledger.get(ledger_id)
+                    if row is not None and row.lease_owner != self.worker_id:
+                        row = None
+                    claimed = False
+                else:
+                    row = await uow.ledger.claim(
+                        ledger_id, self.worker_id, self._clock(), self.lease
+                    )
             if row is None:
                 return await self._wait_for_other(ledger_id)
             result = await self._attempt(row)
@@ -278,10 +296,10 @@ class Outbox:
             event.set()
         if self.metrics is not None:
             self.metrics.inc("psabot_ledger_transitions_total", kind=row.kind, state=row.state)
-        await self.announce(row, provider)
+        await self._publish(row, provider)
 
-    async def announce(self, row: PostLedger, provider: PSAProvider | None = None) -> None:
-        """Publish the row's current state for transports (history threads)."""
+    async def _publish(self, row: PostLedger, provider: PSAProvider | None) -> None:
+        """Tell transports how the row ended (post-history threads)."""
         async with self.store.unit() as uow:
             account = await uow.accounts.get(row.account_id)
         if account is None:

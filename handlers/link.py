@@ -148,13 +148,13 @@ async def unlink(request: Request) -> Reply:
     if link is None:
         return Reply.info("This conversation isn't linked to a ticket.")
     async with request.services.store.unit() as uow:
-        await uow.links.delete(request.account.id, request.conversation.key)
+        await uow.links.delete(request.account.id, link.conversation_key)
     await request.services.events.publish(
         TicketUnlinked(
             account=request.account_ref,
-            conversation_key=request.conversation.key,
-            channel_id=request.conversation.channel_id,
-            thread_id=request.conversation.thread_id,
+            conversation_key=link.conversation_key,
+            channel_id=link.channel_id,
+            thread_id=link.thread_id,
             ticket_id=link.ticket_id,
             by_name=request.user.display,
         )

@@ -54,12 +54,11 @@ async def post_through_ledger(
                 status_name=status_name,
             ),
             now,
+            claim_for=services.outbox.claim,
         )
     if not created and row.is_finished:
         return Posted(Outcome.of(row), repeat=True)
-    if created:
-        await services.outbox.announce(row)
-    outcome = await services.outbox.deliver(row.id, progress=request.progress)
+    outcome = await services.outbox.deliver(row.id, progress=request.progress, claimed=created)
     return Posted(outcome, repeat=not created)
 
 

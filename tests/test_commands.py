@@ -350,3 +350,12 @@ async def test_history_for_conversation_and_ticket(linked: Chat) -> None:
     assert "First note" in await linked.say(f"/ticket history {OPEN_TICKET_ID}")
     assert "Nothing has been posted" in await linked.say("/ticket history")
     assert "is not a ticket number" in await linked.say("/ticket history abc")
+
+
+async def test_thread_without_its_own_link_uses_the_channels(linked: Chat) -> None:
+    linked.in_channel("general", "1700000000.000200")
+    assert f"#{OPEN_TICKET_ID}" in await linked.say("/ticket show")
+    assert "Note added" in await linked.say("/ticket note From a thread")
+    assert f"Unlinked from #{OPEN_TICKET_ID}" in await linked.say("/ticket unlink")
+    linked.in_channel("general")
+    assert "not linked" in await linked.say("/ticket show")

@@ -93,8 +93,12 @@ class Request:
             raise NotOwner(what)
 
     async def link(self) -> TicketLink | None:
+        """This conversation's link; a thread without its own link uses its channel's."""
         async with self.services.store.unit() as uow:
-            return await uow.links.get(self.account.id, self.conversation.key)
+            link = await uow.links.get(self.account.id, self.conversation.key)
+            if link is None and self.conversation.thread_id:
+                link = await uow.links.get(self.account.id, self.conversation.channel_id)
+            return link
 
     async def require_link(self) -> TicketLink:
         link = await self.link()

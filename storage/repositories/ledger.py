@@ -50,8 +50,14 @@ class LedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def record_pending(self, post: NewPost, now: datetime) -> tuple[PostLedger, bool]:
-        """The row for this idempotency key: (row, True) when new, (first row, False) if seen."""
+    async def record_pending(
+        self, post: NewPost, now: datetime, *, claim_for: tuple[str, timedelta] | None = None
+    ) -> tuple[PostLedger, bool]:
+        """The row for this idempotency key: (row, True) when new, (first row, False) if seen.
+
+        With `claim_for=(owner, lease)` a new row is created already claimed by that owner, so
+        the caller can post it at once without a background worker taking it first.
+        """
         existing = await self.find_by_key(post.account_id, post.idempotency_key)
         if existing is not None:
             return existing, False
@@ -72,7 +78,9 @@ class LedgerRepository:
             status_id=post.status_id,
             status_name=post.status_name,
             state=LedgerState.PENDING.value,
-            attempts=0,
+            attempts=1 if claim_for else 0,
+            lease_owner=claim_for[0] if claim_for else None,
+            lease_until=now + claim_for[1] if claim_for else None,
             created_at=now,
             updated_at=now,
             next_attempt_at=now,
