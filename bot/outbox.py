@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 ProviderLookup = Callable[[int], Awaitable[PSAProvider]]
 Progress = Callable[[str], Awaitable[None]]
 PREVIEW_LENGTH = 80
+UNCONFIRMED = "Unconfirmed"  # error kind: gave up without knowing whether the note arrived
 
 
 def marker(ref: str) -> str:
@@ -260,12 +261,21 @@ class Outbox:
             )
             return _Retry(next_at, reason)
         ambiguous = isinstance(exc, PSATimeout | ConnectionFailed | ServerError)
-        if retryable and ambiguous and provider is not None and row.kind == LedgerKind.NOTE.value:
+        if retryable and ambiguous and row.kind == LedgerKind.NOTE.value:
             # Last look before telling the user it failed: did it land after all?
-            with contextlib.suppress(PSAError):
+            try:
+                if provider is None:
+                    raise exc
                 earlier = await provider.find_note_containing(row.ticket_id, marker(row.ref))
-                if earlier is not None:
-                    return await self._settle_posted(row, provider, str(earlier.id))
+            except PSAError:
+                return await self._settle_failed(
+                    row,
+                    UNCONFIRMED,
+                    f"{message} ConnectWise could not confirm whether the note arrived; check "
+                    f"the ticket for “{marker(row.ref)}” before posting it again.",
+                )
+            if earlier is not None:
+                return await self._settle_posted(row, provider, str(earlier.id))
         return await self._settle_failed(row, kind, message)
 
     # -- settling -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bot.core.context import Request
 from bot.core.reply import Button, Card, Fact, Reply
-from bot.outbox import Outcome, preview
+from bot.outbox import UNCONFIRMED, Outcome, preview
 from handlers.common import ticket_title
 from psa.types import NoteType
 from storage.models import LedgerKind, MemberMapping
@@ -89,6 +89,11 @@ def note_reply(
                 ),
                 buttons=(Button("Open in ConnectWise", url=url),) if url else (),
             ),
+        )
+    if outcome.error_kind == UNCONFIRMED:
+        return Reply.error(
+            f"Your note may not have reached {title}: {outcome.error}\n"
+            f"Your text, so it isn't lost:\n> {text}"
         )
     return Reply.error(
         f"Your note was NOT added to {title}: {outcome.error or 'it could not be posted'}\n"

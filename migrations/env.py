@@ -9,7 +9,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import storage.models  # noqa: F401  (registers the tables on Base.metadata)
+import storage.models
+import storage.slack_tables  # noqa: F401
 from storage.base import Base
 
 config = context.config

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import logging
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,8 @@ from psa.errors import (
 from psa.types import ConnectionSettings
 
 log = logging.getLogger(__name__)
+
+_LINK_RE = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]*)"?')
 
 API_VERSION = "2025.1"
 MAX_PAGE_SIZE = 1000
@@ -216,19 +219,27 @@ class ConnectWiseClient:
         re_resolved = False
         while True:
             url = absolute if absolute is not None else await self._url(path)
+            used_codebase = self._codebase
             try:
                 resp = await self._send(
                     method, url, params=params, json=json, operation=operation, ticket_id=ticket_id
                 )
-                if resp.status < 400:
+                if resp.status < 300:
                     return resp
+                if resp.status < 400:
+                    raise PSAError(
+                        f"ConnectWise answered with a redirect (HTTP {resp.status})",
+                        operation=operation,
+                        ticket_id=ticket_id,
+                        status=resp.status,
+                    )
                 if (
                     not re_resolved
                     and absolute is None
                     and looks_like_moved_codebase(resp.status, resp.body)
                 ):
                     re_resolved = True
-                    if await self._codebase_changed():
+                    if await self._codebase_changed(used_codebase):
                         continue
                 raise error_from_response(
                     resp.status, resp.body, resp.headers, operation=operation, ticket_id=ticket_id
@@ -259,14 +270,15 @@ class ConnectWiseClient:
         base = await self.base_url()
         return URL(str(base) + "/" + path.lstrip("/"))
 
-    async def _codebase_changed(self) -> bool:
-        old = self._codebase
+    async def _codebase_changed(self, used: str | None) -> bool:
+        """Re-resolve; True when the codebase differs from the one the failed request used."""
         async with self._resolve_lock:
-            self._base = None
-            await self._resolve()
-        changed = self._codebase != old
+            if self._codebase == used:  # nobody re-resolved since that request was sent
+                self._base = None
+                await self._resolve()
+        changed = self._codebase != used
         if changed:
-            log.info("connectwise codebase moved from %s to %s", old, self._codebase)
+            log.info("connectwise codebase moved from %s to %s", used, self._codebase)
         return changed
 
     async def get(
@@ -313,12 +325,11 @@ class ConnectWiseClient:
             resp = await self.request("GET", path, operation=operation, absolute=next_url)
 
     def _next_link(self, resp: Response) -> URL | None:
-        header = resp.headers.get("Link", "")
-        for part in header.split(","):
-            if 'rel="next"' not in part:
+        # Split on the <...> targets, not on commas: the URLs themselves contain commas.
+        for target, rel in _LINK_RE.findall(resp.headers.get("Link", "")):
+            if "next" not in rel.split():
                 continue
-            target = part.split(";", 1)[0].strip().strip("<>")
-            url = resp.url.join(URL(target))
+            url = resp.url.join(URL(target, encoded=True))
             # The next page must stay on the host we already trust.
             if url.origin() != resp.url.origin():
                 log.warning("ignoring Link header to another origin: %s", url.origin())

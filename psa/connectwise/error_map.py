@@ -100,7 +100,10 @@ def error_from_response(
             f"ConnectWise says the record is in use: {message}", status=status, code=code, **kwargs
         )
     if status >= 500:
-        return ServerError(message, status=status, code=code, **kwargs)
+        error = ServerError(message, status=status, code=code, **kwargs)
+        # A conversion error is about the request, not the server's health: retrying won't help.
+        error.retryable = not message.startswith("Error converting value")
+        return error
     return PSAError(message, status=status, code=code, **kwargs)
 
 

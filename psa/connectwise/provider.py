@@ -38,7 +38,13 @@ from psa.types import (
 
 log = logging.getLogger(__name__)
 
+RECOVERY_SCAN_LIMIT = 2000
 TICKET_FIELDS = "id,summary,company,board,status,priority,owner,contact,closedFlag,_info"
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: `int()` refuses many characters that `str.isdigit()` accepts."""
+    return text.isascii() and text.isdigit()
 
 
 def _records(body: Any, operation: str) -> list[dict[str, Any]]:
@@ -84,7 +90,7 @@ class ConnectWiseProvider:
         return ConnectionCheck(
             company_name=str(company.get("CompanyName") or self.client.settings.company_id),
             version=str(info.get("version") or company.get("VersionCode") or ""),
-            is_cloud=bool(info["isCloud"]) if "isCloud" in info else None,
+            is_cloud=str(info["isCloud"]).lower() == "true" if "isCloud" in info else None,
             api_url=str(await self.client.base_url()),
         )
 
@@ -99,7 +105,7 @@ class ConnectWiseProvider:
     async def search_tickets(self, query: SearchQuery) -> list[Ticket]:
         clauses: list[cw.Condition | None] = []
         text = query.text.strip().lstrip("#")
-        if text.isdigit():
+        if _is_number(text):
             clauses.append(cw.any_of([cw.eq("id", int(text)), cw.contains("summary", text)]))
         else:
             clauses.append(cw.contains_words(["summary"], query.text))
@@ -107,14 +113,14 @@ class ConnectWiseProvider:
             company = query.company.strip()
             clauses.append(
                 cw.eq("company/id", int(company))
-                if company.isdigit()
+                if _is_number(company)
                 else cw.contains_words(["company/name", "company/identifier"], company)
             )
         if query.board.strip():
             board = query.board.strip()
             clauses.append(
                 cw.eq("board/id", int(board))
-                if board.isdigit()
+                if _is_number(board)
                 else cw.contains_words(["board/name"], board)
             )
         if query.state is TicketState.OPEN:
@@ -199,11 +205,19 @@ class ConnectWiseProvider:
         return parse_note(_record(resp.body, "post note"), ticket_id)
 
     async def find_note_containing(self, ticket_id: int, marker: str) -> Note | None:
-        rows = await self.client.get_all(
-            f"service/tickets/{int(ticket_id)}/notes",
-            {"conditions": str(cw.contains("text", marker)), "orderBy": "id desc"},
-            operation="look for an earlier note",
-        )
+        path = f"service/tickets/{int(ticket_id)}/notes"
+        operation = "look for an earlier note"
+        try:
+            rows = await self.client.get_all(
+                path,
+                {"conditions": str(cw.contains("text", marker)), "orderBy": "id desc"},
+                operation=operation,
+            )
+        except ValidationFailed:
+            # Not every ConnectWise version filters notes by text: read the newest ones instead.
+            rows = await self.client.get_all(
+                path, {"orderBy": "id desc"}, limit=RECOVERY_SCAN_LIMIT, operation=operation
+            )
         for row in rows:
             if isinstance(row, dict) and marker in str(row.get("text", "")):
                 return parse_note(row, ticket_id)
@@ -260,7 +274,7 @@ class ConnectWiseProvider:
         wanted = identifier.strip().lstrip("@")
         for member in await self.list_members():
             if member.identifier.casefold() == wanted.casefold() or (
-                wanted.isdigit() and member.id == int(wanted)
+                _is_number(wanted) and member.id == int(wanted)
             ):
                 return member
         raise NotFound(f"No ConnectWise member {wanted!r}", operation="find member")
