@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot import __version__
-from bot.runtime import Runtime
+from bot.runtime import OutboxTuning, Runtime
 from bot.settings import Settings
+from bot.slack import app as slack
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,11 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, tuning: OutboxTuning | None = None) -> web.Application:
     app = web.Application()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        runtime = await Runtime.open(settings)
+        runtime = await Runtime.open(settings, tuning=tuning)
         app[RUNTIME] = runtime
         log.info(
             "psabot %s ready database=%s",
@@ -49,4 +50,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    slack.mount(app, RUNTIME, settings)
     return app

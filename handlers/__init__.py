@@ -6,7 +6,18 @@ from bot.core.router import Router
 
 
 def root_router() -> Router:
-    from handlers import connect, help, history, link, mapping, note, owners, search, status
+    from handlers import (
+        connect,
+        help,
+        history,
+        home,
+        link,
+        mapping,
+        note,
+        owners,
+        search,
+        status,
+    )
 
     root = Router("root")
     root.include(
@@ -18,6 +29,7 @@ def root_router() -> Router:
         history.router,
         connect.router,
         owners.router,
+        home.router,
     )
     root.include(help.build(root))  # help lists every command above, and itself
     return root

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.context import Request
 from bot.core.errors import BadArguments
-from bot.core.invocation import FormSubmission
+from bot.core.invocation import FormSubmission, humanize_mentions
 from bot.core.reply import FieldKind, Form, FormField, Option, Reply, Tone
 from bot.core.router import Router
 from handlers.link import link_form, link_from_form
@@ -81,6 +81,7 @@ async def post_note(request: Request, note_type: NoteType, text: str) -> Reply:
     link = await request.require_link()
     mapping = await request.require_mapping()
     provider = await request.provider()
+    text = humanize_mentions(text)
     posted = await post_through_ledger(
         request,
         kind=LedgerKind.NOTE,

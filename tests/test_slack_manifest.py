@@ -267,7 +267,7 @@ def test_manifest_keeps_the_contract(manifest: Manifest) -> None:
 def test_contract_details(manifest: Manifest) -> None:
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/ticket"
-    assert command["should_escape"] is False
+    assert command["should_escape"] is True  # mentions must arrive as <@U…|name>
     assert "note" in command["usage_hint"] and "link" in command["usage_hint"]
     (shortcut,) = manifest["features"]["shortcuts"]
     assert (shortcut["type"], shortcut["callback_id"]) == ("message", "post_to_ticket")

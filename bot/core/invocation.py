@@ -100,6 +100,7 @@ class Invocation:
 
 
 USER_REF_RE = re.compile(r"^<@([A-Za-z0-9._:\-]+)(?:\|([^>]*))?>$")
+_MENTION_RE = re.compile(r"<@([A-Za-z0-9._:\-]+)(?:\|([^>]*))?>")
 
 
 def parse_user_ref(token: str) -> tuple[str, str] | None:
@@ -108,3 +109,8 @@ def parse_user_ref(token: str) -> tuple[str, str] | None:
     if match is None:
         return None
     return match.group(1), (match.group(2) or "").strip()
+
+
+def humanize_mentions(text: str) -> str:
+    """`<@U123|jane>` → `@jane` for text that leaves chat (a note in the PSA)."""
+    return _MENTION_RE.sub(lambda m: "@" + ((m.group(2) or "").strip() or m.group(1)), text)

@@ -1,0 +1,1 @@
+"""Slack transport: slack-bolt wiring, payload → Invocation, Reply → Block Kit and modals."""

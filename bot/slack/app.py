@@ -1,0 +1,167 @@
+"""Builds the Slack side of the process from settings and mounts it on the aiohttp app.
+
+Single workspace: SLACK_SIGNING_SECRET + SLACK_BOT_TOKEN. Many workspaces: SLACK_CLIENT_ID +
+SLACK_CLIENT_SECRET (+ signing secret), with installs stored encrypted in our database.
+Socket Mode in addition when SLACK_APP_TOKEN is set. Unconfigured, `/slack/events` answers 503
+with a message saying what to set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.slack.history import HistoryThreads
+from bot.slack.oauth import EncryptedInstallationStore, installation_store
+from bot.slack.transport import SlackTransport
+
+log = logging.getLogger(__name__)
+
+BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "users:read.email")
+EVENTS_PATH = "/slack/events"
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+NOT_CONFIGURED = (
+    "Slack is not configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (one workspace) or "
+    "SLACK_SIGNING_SECRET, SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (OAuth install); see "
+    "docs/slack.md"
+)
+
+
+def _secret(value: object) -> str:
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter()) if getter is not None else ""
+
+
+def slack_configured(settings: Settings) -> bool:
+    single = settings.slack_bot_token is not None
+    oauth = settings.slack_client_id is not None and settings.slack_client_secret is not None
+    verifiable = settings.slack_signing_secret is not None or settings.slack_app_token is not None
+    return (single or oauth) and verifiable
+
+
+class SlackService:
+    """The bolt app, its transport, and the extras around it (OAuth store, Socket Mode)."""
+
+    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+        self.settings = settings
+        self.api_url = settings.slack_api_url
+        bot_token = _secret(settings.slack_bot_token) or None
+        self.installations: EncryptedInstallationStore | None = None
+        oauth_settings: AsyncOAuthSettings | None = None
+        if bot_token is None:
+            assert settings.slack_client_id is not None
+            self.installations = installation_store(settings.slack_client_id, runtime.store)
+            oauth_settings = AsyncOAuthSettings(
+                client_id=settings.slack_client_id,
+                client_secret=_secret(settings.slack_client_secret),
+                scopes=list(BOT_SCOPES),
+                installation_store=self.installations,
+                state_store=AsyncSQLAlchemyOAuthStateStore(
+                    expiration_seconds=600, engine=runtime.store.engine
+                ),
+                install_path=INSTALL_PATH,
+                redirect_uri_path=REDIRECT_PATH,
+            )
+        self.client = AsyncWebClient(token=bot_token, base_url=self.api_url)
+        self.app = AsyncApp(
+            signing_secret=_secret(settings.slack_signing_secret),
+            client=self.client,  # carries the single-workspace token, and the API base URL
+            oauth_settings=oauth_settings,
+            installation_store=self.installations,
+            # Socket Mode requests arrive over an authenticated websocket, not signed HTTP.
+            request_verification_enabled=settings.slack_signing_secret is not None,
+        )
+        self._clients: dict[str, AsyncWebClient] = {}
+        self.transport = SlackTransport(
+            self.app, runtime.dispatcher, self.client_for, api_url=self.api_url
+        )
+        runtime.services.events.subscribe(HistoryThreads(runtime.store, self.client_for))
+        self.socket: AsyncSocketModeHandler | None = None
+
+    async def client_for(self, team_id: str) -> AsyncWebClient:
+        """A Web API client with the bot token of that workspace."""
+        if self.installations is None:
+            return self.client
+        cached = self._clients.get(team_id)
+        if cached is not None:
+            return cached
+        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        if bot is None or not bot.bot_token:
+            log.warning("no Slack installation for team=%s", team_id)
+            return self.client
+        client = AsyncWebClient(token=bot.bot_token, base_url=self.api_url)
+        self._clients[team_id] = client
+        return client
+
+    async def handle_events(self, request: web.Request) -> web.Response:
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def handle_oauth(self, request: web.Request) -> web.Response:
+        flow = self.app.oauth_flow
+        if flow is None:
+            raise web.HTTPNotFound(text="OAuth install is not configured (SLACK_CLIENT_ID)")
+        bolt_request = await to_bolt_request(request)
+        if request.path == flow.install_path:
+            response = await flow.handle_installation(bolt_request)
+        else:
+            response = await flow.handle_callback(bolt_request)
+        self._clients.clear()  # a reinstall may have brought a new token
+        return await to_aiohttp_response(response)
+
+    async def start(self) -> None:
+        if self.settings.slack_app_token is not None:
+            self.socket = AsyncSocketModeHandler(
+                self.app, _secret(self.settings.slack_app_token), web_client=self.client
+            )
+            await self.socket.connect_async()
+            log.info("slack socket mode connected")
+
+    async def stop(self) -> None:
+        if self.socket is not None:
+            await self.socket.close_async()
+        await self.transport.drain()
+
+
+SLACK: web.AppKey[SlackService] = web.AppKey("slack", SlackService)
+
+
+async def _not_configured(request: web.Request) -> web.Response:
+    return web.json_response({"ok": False, "error": NOT_CONFIGURED}, status=503)
+
+
+def mount(app: web.Application, runtime_key: web.AppKey[Runtime], settings: Settings) -> None:
+    """Add the Slack routes; the service itself starts with the app (after the runtime)."""
+    if not slack_configured(settings):
+        app.router.add_post(EVENTS_PATH, _not_configured)
+        return
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        service = SlackService(app[runtime_key], settings)
+        app[SLACK] = service
+        await service.start()
+        yield
+        await service.stop()
+
+    async def events(request: web.Request) -> web.Response:
+        return await request.app[SLACK].handle_events(request)
+
+    async def oauth(request: web.Request) -> web.Response:
+        return await request.app[SLACK].handle_oauth(request)
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post(EVENTS_PATH, events)
+    if settings.slack_bot_token is None:
+        app.router.add_get(INSTALL_PATH, oauth)
+        app.router.add_get(REDIRECT_PATH, oauth)
