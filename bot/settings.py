@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.crypto import load_or_create_key_file, parse_keys
@@ -47,6 +47,26 @@ class Settings(BaseSettings):
         None, validation_alias=_env("MICROSOFT_APP_TENANT_ID")
     )
     microsoft_app_type: str | None = Field(None, validation_alias=_env("MICROSOFT_APP_TYPE"))
+
+    @field_validator(
+        "database_url",
+        "encryption_keys",
+        "cw_client_id",
+        "slack_signing_secret",
+        "slack_bot_token",
+        "slack_client_id",
+        "slack_client_secret",
+        "slack_app_token",
+        "microsoft_app_id",
+        "microsoft_app_password",
+        "microsoft_app_tenant_id",
+        "microsoft_app_type",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`FOO=` in an env file means "not set", not "set to nothing"."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def resolved_database_url(self) -> str:

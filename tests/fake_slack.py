@@ -53,6 +53,8 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
     fail: dict[str, str] = field(default_factory=dict)  # method → Slack error to answer
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -77,6 +79,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/hooks/{tail:.*}", self._hook)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -86,6 +89,8 @@ class FakeSlack:
         return self.url
 
     async def stop(self) -> None:
+        for ws in self.sockets:
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -149,6 +154,8 @@ class FakeSlack:
                 "ok": True,
                 "permalink": f"https://acme.slack.com/archives/{params.get('channel')}/p{ts}",
             }
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
         if method == "oauth.v2.access":
             return {
                 "ok": True,
@@ -163,6 +170,41 @@ class FakeSlack:
                 "authed_user": {"id": "U222"},
             }
         return {"ok": True}
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: psabot connects here; envelopes go down, acks come back."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A111"}}
+        )
+        async with self._changed:
+            self.sockets.append(ws)
+            self._changed.notify_all()
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                async with self._changed:
+                    self.socket_acks.append(json.loads(message.data))
+                    self._changed.notify_all()
+        return ws
+
+    async def socket_send(self, envelope: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+        """Push an envelope to the connected app and wait for its ack."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: bool(self.sockets)), timeout)
+        await self.sockets[-1].send_json(envelope)
+
+        def ack() -> dict[str, Any] | None:
+            return next(
+                (a for a in self.socket_acks if a.get("envelope_id") == envelope["envelope_id"]),
+                None,
+            )
+
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: ack() is not None), timeout)
+        found = ack()
+        assert found is not None
+        return found
 
     async def _hook(self, request: web.Request) -> web.Response:
         raw = await request.text()

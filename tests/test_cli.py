@@ -17,12 +17,19 @@ from cryptography.fernet import Fernet
 COMMANDS = ["serve", "shell", "sandbox", "migrate", "keygen", "rotate-keys"]
 
 
-def psabot(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = "",
-           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def psabot(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = "", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PSABOT_", "SLACK_"))}
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], cwd=cwd, env={**clean, **(env or {})},
-        input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -48,8 +55,16 @@ async def test_serve_starts_with_no_configuration(tmp_path: Path) -> None:
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PSABOT_", "SLACK_"))}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "--port", str(port), cwd=tmp_path, env=clean,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env=clean,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         body: dict[str, str] = {}
@@ -81,13 +96,17 @@ def test_migrate_and_rotate_keys(tmp_path: Path) -> None:
     migrated = psabot("migrate", cwd=tmp_path, env={"PSABOT_DATABASE_URL": db})
     assert "database is at revision" in migrated.stdout
     rotated = psabot(
-        "rotate-keys", cwd=tmp_path,
+        "rotate-keys",
+        cwd=tmp_path,
         env={"PSABOT_DATABASE_URL": db, "PSABOT_ENCRYPTION_KEYS": f"{new},{old}"},
     )
     assert rotated.returncode == 0
     assert "re-encrypted 0 stored connection(s)" in rotated.stdout
-    bad = psabot("rotate-keys", cwd=tmp_path,
-                 env={"PSABOT_DATABASE_URL": db, "PSABOT_ENCRYPTION_KEYS": "nope"})
+    bad = psabot(
+        "rotate-keys",
+        cwd=tmp_path,
+        env={"PSABOT_DATABASE_URL": db, "PSABOT_ENCRYPTION_KEYS": "nope"},
+    )
     assert bad.returncode != 0 and "not a valid Fernet key" in bad.stderr
     assert "nope" not in bad.stderr.replace("not a valid", "")
 
@@ -95,7 +114,12 @@ def test_migrate_and_rotate_keys(tmp_path: Path) -> None:
 def test_shell_sandbox_scripted_session(tmp_path: Path) -> None:
     script = "\n".join(
         [
-            "connect", "", "", "", "", "",  # the sandbox connection, re-tested (keys kept)
+            "connect",
+            "",
+            "",
+            "",
+            "",
+            "",  # the sandbox connection, re-tested (keys kept)
             "link 48213",
             "map me",
             "note Replaced the toner, printing OK",

@@ -48,15 +48,16 @@ async def fake() -> AsyncIterator[FakeSlack]:
 async def start_bot(
     db_url: str, key: str, data_dir: Path, sandbox: SandboxServer, fake: FakeSlack, **env: str
 ) -> tuple[web.AppRunner, Bot]:
-    settings = Settings(
-        PSABOT_DATABASE_URL=db_url,
-        PSABOT_ENCRYPTION_KEYS=key,
-        PSABOT_DATA_DIR=str(data_dir),
-        PSABOT_CW_ALLOWED_HOSTS=sandbox.host_port,
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=fake.api_url,
-        **({"SLACK_BOT_TOKEN": "xoxb-single-token"} | env),
-    )
+    values = {
+        "PSABOT_DATABASE_URL": db_url,
+        "PSABOT_ENCRYPTION_KEYS": key,
+        "PSABOT_DATA_DIR": str(data_dir),
+        "PSABOT_CW_ALLOWED_HOSTS": sandbox.host_port,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "SLACK_BOT_TOKEN": "xoxb-single-token",
+    }
+    settings = Settings(**(values | env))
     runner = web.AppRunner(create_app(settings, tuning=FAST_OUTBOX), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -450,3 +451,218 @@ async def test_calls_use_the_bot_token(bot: Bot) -> None:
     await bot.fake.wait_hook()
     calls: list[Call] = bot.fake.calls
     assert calls and all(c.token == "xoxb-single-token" for c in calls)
+
+
+# -- the rest of the grammar over Slack ------------------------------------------------------
+
+
+async def say(bot: Bot, text: str, user: str = TECH, expect: str = "") -> str:
+    """Send a command and return the text of its (first matching) response_url answer."""
+    before = len(bot.fake.hooks)
+    await bot.slack.command(text, user=user)
+    hook = await bot.fake.wait_hook(
+        lambda h: bot.fake.hooks.index(h) >= before and expect in hook_text(h)
+    )
+    return hook_text(hook)
+
+
+async def test_remaining_commands_over_slack(bot: Bot) -> None:
+    await connect(bot)
+    await link_and_map(bot)
+    assert "Contoso Dental Group" in await say(bot, "", expect="Contoso")  # bare /ticket
+    assert "Nothing has been posted" in await say(bot, "history", expect="posted")
+    assert "Jane Doe is now an owner" in await say(
+        bot, f"owners add <@{TECH}|Jane Doe>", user=ADMIN, expect="owner"
+    )
+    assert "Jane Doe" in await say(bot, "owners", expect="Owners")
+    assert "Only owners can map another chat user" in await say(
+        bot, f"map <@{OTHER}|Mallory> jdoe", user=OTHER, expect="owners"
+    )
+    assert "Mallory now posts to ConnectWise as Priya Nguyen" in await say(
+        bot, f"map <@{OTHER}|Mallory> pnguyen", user=ADMIN, expect="posts"
+    )
+    assert "Priya Nguyen (pnguyen)" in await say(bot, "mappings", user=ADMIN, expect="mapping")
+    assert "Mapping removed" in await say(bot, "unmap me", user=OTHER, expect="apping")
+    assert "is not yours" in await say(bot, "map me jdoe", user=OTHER, expect="yours")
+    assert "Unlinked from #48213" in await say(bot, "unlink", expect="nlinked")
+    unlinked = await bot.fake.wait_call("chat.postMessage", lambda c: "Unlinked" in c["text"])
+    assert unlinked["thread_ts"]
+    assert "Usage: `/ticket link <ticket id>`" in await say(bot, "link abc", expect="Usage")
+    assert "I don't know `frob`" in await say(bot, "frob", expect="know")
+    assert "Disconnect ConnectWise?" in await say(bot, "disconnect", user=ADMIN, expect="?")
+
+
+async def test_mentions_and_links_in_notes_become_plain_text(bot: Bot) -> None:
+    await connect(bot)
+    await link_and_map(bot)
+    await bot.slack.command(
+        f"note Called <@{ADMIN}|Alice Admin> re &lt;printer&gt; &amp; see "
+        "<https://kb.example.com/x|the KB> in <#C9|ops>",
+        user=TECH,
+    )
+    await bot.fake.wait_hook(lambda h: "Note added" in hook_text(h))
+    text = bot.sandbox.state.notes_for(OPEN_TICKET_ID)[-1]["text"]
+    assert text.startswith(
+        "Called @Alice Admin re <printer> & see the KB (https://kb.example.com/x) in #ops\n\n"
+    )
+
+
+async def test_modal_field_errors_for_link_note_and_status(bot: Bot) -> None:
+    await connect(bot)
+    await link_and_map(bot)
+    await bot.slack.command("note", user=TECH)
+    note = await bot.fake.wait_call("views.open", lambda c: c["view"]["callback_id"] == "note")
+    await bot.slack.submit(
+        note["view"],
+        {
+            "note_type": {"type": "static_select", "selected_option": {"value": "internal"}},
+            "text": {"type": "plain_text_input", "value": "   "},
+            "status": {"type": "external_select", "selected_option": None},
+        },
+        user=TECH,
+        view_id="V-n",
+    )
+    form = await bot.fake.wait_call(
+        "views.update", lambda c: c["view_id"] == "V-n" and c["view"].get("callback_id") == "note"
+    )
+    text_block = next(b for b in form["view"]["blocks"] if b.get("block_id") == "text")
+    assert "Write the note" in text_block["hint"]["text"]
+
+    await bot.slack.command("link", user=TECH)
+    link = await bot.fake.wait_call("views.open", lambda c: c["view"]["callback_id"] == "link")
+    await bot.slack.submit(
+        link["view"],
+        {
+            "ticket_id": {"type": "plain_text_input", "value": "12ab"},
+            "ticket": {"type": "external_select", "selected_option": None},
+        },
+        user=TECH,
+        view_id="V-l",
+    )
+    form = await bot.fake.wait_call(
+        "views.update", lambda c: c["view_id"] == "V-l" and c["view"].get("callback_id") == "link"
+    )
+    assert "is not a ticket number" in json.dumps(form["view"])
+
+    await bot.slack.command("status", user=TECH)
+    status = await bot.fake.wait_call("views.open", lambda c: c["view"]["callback_id"] == "status")
+    await bot.slack.submit(
+        status["view"],
+        {
+            "status": {"type": "external_select", "selected_option": None},
+        },
+        user=TECH,
+        view_id="V-s",
+    )
+    form = await bot.fake.wait_call(
+        "views.update", lambda c: c["view_id"] == "V-s" and c["view"].get("callback_id") == "status"
+    )
+    assert "Pick a status" in json.dumps(form["view"])
+    _, body, _ = await bot.slack.suggest(status["view"], "status", "sched", user=TECH)
+    scheduled = json.loads(body)["options"][0]
+    await bot.slack.submit(
+        status["view"],
+        {
+            "status": {"type": "external_select", "selected_option": {"value": scheduled["value"]}},
+        },
+        user=TECH,
+        view_id="V-s",
+        view_hash="h2",
+    )
+    await bot.fake.wait_call("views.update", lambda c: "now *Scheduled*" in json.dumps(c["view"]))
+    assert bot.sandbox.state.ticket(OPEN_TICKET_ID)["status"]["name"] == "Scheduled"
+
+
+async def test_unknown_slack_user_is_no_admin(bot: Bot) -> None:
+    await bot.slack.command("connect", user="U404")  # users.info says user_not_found
+    assert "Only owners" in hook_text(await bot.fake.wait_hook())
+
+
+async def test_oauth_install_stores_an_encrypted_token_and_uses_it(
+    sqlite_url: str,
+    encryption_key: str,
+    tmp_path: Path,
+    cw_sandbox: SandboxServer,
+    fake: FakeSlack,
+) -> None:
+    import aiohttp
+
+    runner, bot = await start_bot(
+        sqlite_url,
+        encryption_key,
+        tmp_path,
+        cw_sandbox,
+        fake,
+        SLACK_BOT_TOKEN="",
+        SLACK_CLIENT_ID="111.222",
+        SLACK_CLIENT_SECRET="client-secret",
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(bot.url + "/slack/install", allow_redirects=False) as resp:
+                page = await resp.text()
+                assert resp.status == 200
+                assert "slack.com/oauth/v2/authorize" in page and "client_id=111.222" in page
+                state = page.split("state=")[1].split("&")[0].split('"')[0]
+                # The state cookie is marked Secure; a browser on https would send it back.
+                cookie = resp.headers["Set-Cookie"].split(";")[0]
+            async with session.get(
+                bot.url + f"/slack/oauth_redirect?code=abc&state={state}",
+                headers={"Cookie": cookie},
+                allow_redirects=False,
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+        exchange = await fake.wait_call("oauth.v2.access")
+        assert exchange["code"] == "abc"
+        db = Path(sqlite_url.removeprefix("sqlite+aiosqlite:///")).read_bytes()
+        assert b"xoxb-oauth-T222-secret" not in db  # stored encrypted
+        sender = SlackSender(bot.url, SECRET, fake, team="T222")
+        await sender.command("help", user=TECH)
+        await fake.wait_hook()
+        users_info = await fake.wait_call("users.info")
+        assert users_info.token == "xoxb-oauth-T222-secret"
+    finally:
+        await runner.cleanup()
+
+
+async def test_socket_mode(
+    sqlite_url: str,
+    encryption_key: str,
+    tmp_path: Path,
+    cw_sandbox: SandboxServer,
+    fake: FakeSlack,
+) -> None:
+    runner, bot = await start_bot(
+        sqlite_url,
+        encryption_key,
+        tmp_path,
+        cw_sandbox,
+        fake,
+        SLACK_APP_TOKEN="xapp-1-socket",
+        SLACK_SIGNING_SECRET="",
+    )
+    try:
+        opened = await fake.wait_call("apps.connections.open")
+        assert opened.token == "xapp-1-socket"
+        payload = json.loads(
+            (Path(__file__).parent / "data/slack/payloads/slash_command.parsed.json").read_text()
+        )
+        payload.update(
+            command="/ticket", text="help", team_id="T111", response_url=fake.hook_url("socket")
+        )
+        ack = await fake.socket_send(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "payload": payload,
+                "accepts_response_payload": True,
+            }
+        )
+        assert ack["envelope_id"] == "env-1"
+        hook = await fake.wait_hook(lambda h: "/hooks/socket" in h.path)
+        assert "/ticket note" in hook_text(hook)
+        # Without a signing secret nothing can verify an HTTP request: the route refuses all.
+        status, body, _ = await bot.slack.command("help")
+        assert status == 503 and "Socket Mode only" in body
+    finally:
+        await runner.cleanup()

@@ -31,6 +31,9 @@ BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "user
 EVENTS_PATH = "/slack/events"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
+SOCKET_MODE_ONLY = (
+    "This psabot runs Slack in Socket Mode only; set SLACK_SIGNING_SECRET to accept HTTP requests"
+)
 NOT_CONFIGURED = (
     "Slack is not configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (one workspace) or "
     "SLACK_SIGNING_SECRET, SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (OAuth install); see "
@@ -137,6 +140,10 @@ class SlackService:
 SLACK: web.AppKey[SlackService] = web.AppKey("slack", SlackService)
 
 
+async def _socket_mode_only(request: web.Request) -> web.Response:
+    return web.json_response({"ok": False, "error": SOCKET_MODE_ONLY}, status=503)
+
+
 async def _not_configured(request: web.Request) -> web.Response:
     return web.json_response({"ok": False, "error": NOT_CONFIGURED}, status=503)
 
@@ -161,7 +168,11 @@ def mount(app: web.Application, runtime_key: web.AppKey[Runtime], settings: Sett
         return await request.app[SLACK].handle_oauth(request)
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_post(EVENTS_PATH, events)
+    if settings.slack_signing_secret is not None:
+        app.router.add_post(EVENTS_PATH, events)
+    else:
+        # Socket Mode only: nothing could verify an HTTP request, so none is accepted.
+        app.router.add_post(EVENTS_PATH, _socket_mode_only)
     if settings.slack_bot_token is None:
         app.router.add_get(INSTALL_PATH, oauth)
         app.router.add_get(REDIRECT_PATH, oauth)

@@ -81,8 +81,10 @@ async def test_closing_and_reopening_sets_and_clears_closed_fields(cw: CWClient)
 
 
 async def test_status_id_as_a_string_is_accepted(cw: CWClient) -> None:
-    reply = await cw.patch(f"/service/tickets/{OPEN_TICKET_ID}",
-                           [{"op": "replace", "path": "status", "value": {"id": "4"}}])
+    reply = await cw.patch(
+        f"/service/tickets/{OPEN_TICKET_ID}",
+        [{"op": "replace", "path": "status", "value": {"id": "4"}}],
+    )
 
     assert reply.body["status"]["name"] == "Waiting on Customer"
 
@@ -309,8 +311,10 @@ async def test_injected_clock_stamps_writes(openapi: OpenApiSubset) -> None:
     moment = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
     async with SandboxServer(clock=lambda: moment) as server, aiohttp.ClientSession() as session:
         client = CWClient(session, server, openapi)
-        note = await client.post(f"/service/tickets/{OPEN_TICKET_ID}/notes",
-                                 {"text": "stamped", "internalAnalysisFlag": True})
+        note = await client.post(
+            f"/service/tickets/{OPEN_TICKET_ID}/notes",
+            {"text": "stamped", "internalAnalysisFlag": True},
+        )
         ticket = await client.get(f"/service/tickets/{OPEN_TICKET_ID}")
 
     assert note.body["dateCreated"] == "2026-01-05T09:30:00Z"
