@@ -137,6 +137,7 @@ class Outbox:
         self._settled: dict[int, asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._accounts: dict[int, AccountRef] = {}
 
     # -- used by handlers ---------------------------------------------------------------------
 
@@ -149,28 +150,31 @@ class Outbox:
         return self.worker_id, self.lease
 
     async def deliver(
-        self, ledger_id: int, progress: Progress | None = None, *, claimed: bool = False
+        self,
+        ledger_id: int,
+        progress: Progress | None = None,
+        *,
+        claimed: PostLedger | None = None,
+        provider: PSAProvider | None = None,
     ) -> Outcome:
         """Post the row now (retrying within its window) and return how it ended.
 
-        `claimed` says the row was recorded already claimed by this outbox (see `claim`).
+        `claimed` is the row when it was recorded already claimed by this outbox (see
+        `claim`); `provider` saves looking the account's provider up again.
         """
+        row = claimed if claimed is not None and claimed.lease_owner == self.worker_id else None
         while True:
-            async with self.store.unit() as uow:
-                if claimed:
-                    row = await uow.ledger.get(ledger_id)
-                    if row is not None and row.lease_owner != self.worker_id:
-                        row = None
-                    claimed = False
-                else:
+            if row is None:
+                async with self.store.unit() as uow:
                     row = await uow.ledger.claim(
                         ledger_id, self.worker_id, self._clock(), self.lease
                     )
-            if row is None:
-                return await self._wait_for_other(ledger_id)
-            result = await self._attempt(row)
+                if row is None:
+                    return await self._wait_for_other(ledger_id)
+            result = await self._attempt(row, provider)
             if isinstance(result, Outcome):
                 return result
+            row = None
             wait = max(0.0, (result.at - self._clock()).total_seconds())
             if progress is not None:
                 await progress(f"{result.reason}; trying again in {max(1, round(wait))}s…")
@@ -200,10 +204,11 @@ class Outbox:
         ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, attempts - 1)))
         return random.uniform(ceiling / 2, ceiling)
 
-    async def _attempt(self, row: PostLedger) -> Outcome | _Retry:
-        provider: PSAProvider | None = None
+    async def _attempt(
+        self, row: PostLedger, provider: PSAProvider | None = None
+    ) -> Outcome | _Retry:
         try:
-            provider = await self._providers(row.account_id)
+            provider = provider or await self._providers(row.account_id)
             object_id = await self._send(provider, row)
         except PSAError as exc:
             return await self._after_failure(row, provider, exc)
@@ -308,10 +313,22 @@ class Outbox:
             self.metrics.inc("psabot_ledger_transitions_total", kind=row.kind, state=row.state)
         await self._publish(row, provider)
 
+    async def _account(self, account_id: int) -> AccountRef | None:
+        cached = self._accounts.get(account_id)
+        if cached is None:
+            async with self.store.unit() as uow:
+                account = await uow.accounts.get(account_id)
+            if account is None:
+                return None
+            cached = AccountRef(account.id, account.platform, account.external_id)
+            self._accounts[account_id] = cached  # accounts never change platform or id
+        return cached
+
     async def _publish(self, row: PostLedger, provider: PSAProvider | None) -> None:
         """Tell transports how the row ended (post-history threads)."""
-        async with self.store.unit() as uow:
-            account = await uow.accounts.get(row.account_id)
+        if not self.events.has_subscribers:
+            return
+        account = await self._account(row.account_id)
         if account is None:
             return
         url = ""
@@ -322,7 +339,7 @@ class Outbox:
             url = ""
         await self.events.publish(
             PostTransition(
-                account=AccountRef(account.id, account.platform, account.external_id),
+                account=account,
                 ledger_id=row.id,
                 conversation_key=row.conversation_key,
                 ticket_id=row.ticket_id,

@@ -176,6 +176,7 @@ async def submit_connect(request: Request) -> Reply:
         await uow.owners.add(request.account.id, request.user.id, request.user.display, "connect")
         row = await uow.connections.get(request.account.id)
     assert row is not None
+    request.refresh()
     await request.services.registry.forget(str(request.account.id))
     verb = "Connected" if existing is None else "Updated the connection"
     return Reply.success(
@@ -293,6 +294,7 @@ async def disconnect_confirmed(request: Request) -> Reply:
     await request.require_owner("disconnect ConnectWise")
     async with request.services.store.unit() as uow:
         deleted = await uow.connections.delete(request.account.id)
+    request.refresh()
     await request.services.registry.forget(str(request.account.id))
     if not deleted:
         return Reply.info("Already disconnected.")

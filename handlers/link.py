@@ -59,6 +59,7 @@ async def link_ticket(request: Request, ticket_id: int) -> Reply:
             ticket_summary=ticket.summary,
             linked_by=request.user.id,
         )
+    request.refresh()
     url = provider.ticket_url(ticket.id)
     await request.services.events.publish(
         TicketLinked(
@@ -149,6 +150,7 @@ async def unlink(request: Request) -> Reply:
         return Reply.info("This conversation isn't linked to a ticket.")
     async with request.services.store.unit() as uow:
         await uow.links.delete(request.account.id, link.conversation_key)
+    request.refresh()
     await request.services.events.publish(
         TicketUnlinked(
             account=request.account_ref,

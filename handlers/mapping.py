@@ -37,6 +37,7 @@ async def _save(request: Request, user_id: str, user_name: str, member: Member) 
             member_email=member.email,
             mapped_by=request.user.id,
         )
+    request.refresh()
 
 
 def _mapped(who: str, member: Member) -> Reply:

@@ -58,7 +58,12 @@ async def post_through_ledger(
         )
     if not created and row.is_finished:
         return Posted(Outcome.of(row), repeat=True)
-    outcome = await services.outbox.deliver(row.id, progress=request.progress, claimed=created)
+    outcome = await services.outbox.deliver(
+        row.id,
+        progress=request.progress,
+        claimed=row if created else None,
+        provider=await request.provider(),
+    )
     return Posted(outcome, repeat=not created)
 
 

@@ -61,18 +61,31 @@ class ProviderRegistry:
             retry=self._retry,
         )
 
-    async def for_account(self, account_key: str, settings: ConnectionSettings) -> PSAProvider:
-        """The shared provider of an account; rebuilt when its settings change."""
-        fingerprint = _fingerprint(settings)
+    async def for_account(
+        self,
+        account_key: str,
+        settings: ConnectionSettings | Callable[[], ConnectionSettings],
+        *,
+        version: str | None = None,
+    ) -> PSAProvider:
+        """The shared provider of an account; rebuilt when its settings change.
+
+        With a `version` (anything that changes when the stored connection does) and a
+        callable for the settings, an unchanged connection is found without decrypting it.
+        """
+        key = version
+        if key is None:
+            assert not callable(settings)
+            key = _fingerprint(settings)
         live = self._live.get(account_key)
-        if live is not None and live[0] == fingerprint:
+        if live is not None and live[0] == key:
             return live[1]
         async with self._lock:
             live = self._live.get(account_key)
-            if live is not None and live[0] == fingerprint:
+            if live is not None and live[0] == key:
                 return live[1]
-            provider = self.build(settings)
-            self._live[account_key] = (fingerprint, provider)
+            provider = self.build(settings() if callable(settings) else settings)
+            self._live[account_key] = (key, provider)
         if live is not None:
             await live[1].aclose()
         return provider

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from psa.types import ConnectionSettings
 from storage.crypto import CredentialCipher
 from storage.engine import session_factory
+from storage.models import PsaConnection
 from storage.repositories import (
     AccountRepository,
     ConnectionRepository,
@@ -20,6 +22,7 @@ from storage.repositories import (
     MappingRepository,
     OwnerRepository,
 )
+from storage.repositories.connections import decrypt_settings
 
 
 @dataclass
@@ -65,6 +68,10 @@ class Store:
             except BaseException:
                 await session.rollback()
                 raise
+
+    def cipher_settings(self, row: PsaConnection) -> ConnectionSettings:
+        """Decrypt a connection row read in any unit of work."""
+        return decrypt_settings(row, self.cipher)
 
     async def ping(self) -> bool:
         try:

@@ -32,6 +32,7 @@ class Call:
     params: dict[str, Any]
     token: str
     raw: str
+    at: float = field(default_factory=time.perf_counter)  # when it arrived (benchmarks)
 
     def __getitem__(self, key: str) -> Any:
         return self.params[key]
@@ -45,6 +46,7 @@ class Hook:
     path: str
     body: dict[str, Any]
     raw: str
+    at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,7 @@ from psa.connectwise.hosts import HostPolicy
 from psa.provider import PSAProvider
 from psa.registry import ProviderRegistry
 from storage.base import utcnow
-from storage.models import Account, MemberMapping, TicketLink
+from storage.models import Account, MemberMapping, PsaConnection, TicketLink
 from storage.store import Store
 
 if TYPE_CHECKING:
@@ -40,14 +41,37 @@ class Services:
     clock: Callable[[], datetime] = utcnow
 
 
+def connection_version(row: PsaConnection) -> str:
+    """Changes whenever the stored connection does (edit, reconnect, key rotation)."""
+    digest = hashlib.sha256(row.credentials.encode()).hexdigest()[:16]
+    return f"{row.id}:{row.updated_at.isoformat()}:{row.site}:{row.company_id}:{digest}"
+
+
+async def provider_for_connection(services: Services, row: PsaConnection) -> PSAProvider:
+    """The live provider for a stored connection row (decrypted only when it changed)."""
+    return await services.registry.for_account(
+        str(row.account_id),
+        lambda: services.store.cipher_settings(row),
+        version=connection_version(row),
+    )
+
+
 async def provider_for_account(services: Services, account_id: int) -> PSAProvider:
     """The live provider of an account's stored connection; `NotConnected` when there is none."""
     async with services.store.unit() as uow:
         row = await uow.connections.get(account_id)
-        if row is None:
-            raise NotConnected()
-        settings = uow.connections.settings_of(row)
-    return await services.registry.for_account(str(account_id), settings)
+    if row is None:
+        raise NotConnected()
+    return await provider_for_connection(services, row)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What most commands need to know, read in one transaction."""
+
+    connection: PsaConnection | None
+    link: TicketLink | None
+    mapping: MemberMapping | None
 
 
 @dataclass
@@ -57,6 +81,26 @@ class Request:
     account: Account
     args: str = ""
     progress: Progress = field(default=_no_progress)
+    _snapshot: Snapshot | None = field(default=None, repr=False)
+
+    async def snapshot(self) -> Snapshot:
+        """Connection, link and mapping of this request, read once; `refresh()` forgets it."""
+        if self._snapshot is None:
+            async with self.services.store.unit() as uow:
+                account_id, conversation = self.account.id, self.conversation
+                link = await uow.links.get(account_id, conversation.key)
+                if link is None and conversation.thread_id:
+                    # a thread without its own link uses its channel's
+                    link = await uow.links.get(account_id, conversation.channel_id)
+                self._snapshot = Snapshot(
+                    connection=await uow.connections.get(account_id),
+                    link=link,
+                    mapping=await uow.mappings.get(account_id, self.user.id),
+                )
+        return self._snapshot
+
+    def refresh(self) -> None:
+        self._snapshot = None
 
     @property
     def user(self) -> ChatUser:
@@ -71,7 +115,10 @@ class Request:
         return AccountRef(self.account.id, self.account.platform, self.account.external_id)
 
     async def provider(self) -> PSAProvider:
-        return await provider_for_account(self.services, self.account.id)
+        connection = (await self.snapshot()).connection
+        if connection is None:
+            raise NotConnected()
+        return await provider_for_connection(self.services, connection)
 
     async def is_owner(self) -> bool:
         if self.user.is_admin:
@@ -94,11 +141,7 @@ class Request:
 
     async def link(self) -> TicketLink | None:
         """This conversation's link; a thread without its own link uses its channel's."""
-        async with self.services.store.unit() as uow:
-            link = await uow.links.get(self.account.id, self.conversation.key)
-            if link is None and self.conversation.thread_id:
-                link = await uow.links.get(self.account.id, self.conversation.channel_id)
-            return link
+        return (await self.snapshot()).link
 
     async def require_link(self) -> TicketLink:
         link = await self.link()
@@ -107,13 +150,11 @@ class Request:
         return link
 
     async def require_mapping(self) -> MemberMapping:
-        async with self.services.store.unit() as uow:
-            mapping = await uow.mappings.get(self.account.id, self.user.id)
+        mapping = (await self.snapshot()).mapping
         if mapping is None:
             raise NotMapped()
         return mapping
 
     async def require_connection(self) -> None:
-        async with self.services.store.unit() as uow:
-            if await uow.connections.get(self.account.id) is None:
-                raise NotConnected()
+        if (await self.snapshot()).connection is None:
+            raise NotConnected()

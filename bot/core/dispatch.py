@@ -16,6 +16,7 @@ from bot.core.invocation import (
 )
 from bot.core.reply import Reply
 from bot.core.router import Handler, Router
+from storage.models import Account
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +29,14 @@ class Dispatcher:
     def __init__(self, router: Router, services: Services) -> None:
         self.router = router
         self.services = services
+        self._accounts: dict[tuple[str, str], Account] = {}
 
     async def handle(self, invocation: Invocation, progress: Progress | None = None) -> Reply:
         started = time.perf_counter()
         outcome = "ok"
         name = "unknown"
         try:
-            async with self.services.store.unit() as uow:
-                account = await uow.accounts.get_or_create(
-                    invocation.platform.value,
-                    invocation.account_external_id,
-                    invocation.account_name,
-                )
+            account = await self._account(invocation)
             request = Request(invocation, self.services, account, progress=progress or _nothing)
             handler, name = await self._route(request)
             reply = await handler(request)
@@ -64,6 +61,16 @@ class Dispatcher:
                 outcome,
                 (time.perf_counter() - started) * 1000,
             )
+
+    async def _account(self, invocation: Invocation) -> Account:
+        """The workspace's account row, created on first contact and kept in memory after."""
+        key = (invocation.platform.value, invocation.account_external_id)
+        account = self._accounts.get(key)
+        if account is None or (invocation.account_name and account.name != invocation.account_name):
+            async with self.services.store.unit() as uow:
+                account = await uow.accounts.get_or_create(key[0], key[1], invocation.account_name)
+            self._accounts[key] = account
+        return account
 
     async def _route(self, request: Request) -> tuple[Handler, str]:
         action = request.invocation.action

@@ -74,6 +74,10 @@ class EventBus:
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._subscribers)
+
     async def publish(self, event: Event) -> None:
         for subscriber in list(self._subscribers):
             try:

@@ -13,6 +13,19 @@ from storage.crypto import CredentialCipher, mask
 from storage.models import PsaConnection
 
 
+def decrypt_settings(row: PsaConnection, cipher: CredentialCipher) -> ConnectionSettings:
+    """The connection with its keys in clear (memory only)."""
+    secrets = cipher.decrypt_json(row.credentials)
+    return ConnectionSettings(
+        provider=row.provider,
+        site=row.site,
+        company_id=row.company_id,
+        public_key=secrets.get("public_key", ""),
+        private_key=secrets.get("private_key", ""),
+        client_id=row.client_id,
+    )
+
+
 class ConnectionRepository:
     def __init__(self, session: AsyncSession, cipher: CredentialCipher) -> None:
         self.session = session
@@ -53,15 +66,7 @@ class ConnectionRepository:
         return row
 
     def settings_of(self, row: PsaConnection) -> ConnectionSettings:
-        secrets = self.cipher.decrypt_json(row.credentials)
-        return ConnectionSettings(
-            provider=row.provider,
-            site=row.site,
-            company_id=row.company_id,
-            public_key=secrets.get("public_key", ""),
-            private_key=secrets.get("private_key", ""),
-            client_id=row.client_id,
-        )
+        return decrypt_settings(row, self.cipher)
 
     async def record_validation(self, account_id: int, error: str | None) -> None:
         row = await self.get(account_id)
