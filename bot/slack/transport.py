@@ -49,6 +49,7 @@ SHORTCUT = "post_to_ticket"
 MAX_METADATA = 3000
 OPTIONS_BUDGET = 2.0  # seconds; Slack gives block_suggestion 3 s in total
 OPTIONS_TTL = 30.0
+MAX_CONCURRENT_WORK = 8
 WORKING = {
     "connect": "Testing the connection to ConnectWise…",
     "note": "Posting the note to ConnectWise…",
@@ -96,6 +97,7 @@ class SlackTransport:
         self.api_url = api_url
         self.users = UserDirectory()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._workers = asyncio.Semaphore(MAX_CONCURRENT_WORK)
         self._stash: dict[str, tuple[float, dict[str, str]]] = {}
         self._options: dict[tuple[str, str, str, str], tuple[float, list[dict[str, Any]]]] = {}
         self._register()
@@ -103,9 +105,15 @@ class SlackTransport:
     # -- background work ----------------------------------------------------------------------
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+        task = asyncio.create_task(self._limited(work))
         self._tasks.add(task)
         task.add_done_callback(self._done)
+
+    async def _limited(self, work: Coroutine[Any, Any, None]) -> None:
+        # A bounded number of commands work at once; the rest wait their turn, so a burst of
+        # commands never crowds out the event loop that has to ack the next request.
+        async with self._workers:
+            await work
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -185,51 +186,46 @@ class LedgerRepository:
 
     # -- settling -----------------------------------------------------------------------------
 
-    def _held(self, ledger_id: int, owner: str) -> ColumnElement[bool]:
-        return and_(
-            PostLedger.id == ledger_id,
-            PostLedger.lease_owner == owner,
-            PostLedger.state == LedgerState.PENDING.value,
+    async def _release(self, ledger_id: int, owner: str, now: datetime, **values: Any) -> bool:
+        """Apply `values` and give the lease back, if `owner` still holds a pending row."""
+        result = await self.session.execute(
+            update(PostLedger)
+            .where(
+                PostLedger.id == ledger_id,
+                PostLedger.lease_owner == owner,
+                PostLedger.state == LedgerState.PENDING.value,
+            )
+            .values(lease_owner=None, lease_until=None, updated_at=now, **values)
+            .execution_options(synchronize_session=False)
         )
+        return bool(getattr(result, "rowcount", 0))
 
     async def mark_posted(
         self, ledger_id: int, owner: str, psa_object_id: str, now: datetime
     ) -> bool:
-        result = await self.session.execute(
-            update(PostLedger)
-            .where(self._held(ledger_id, owner))
-            .values(
-                state=LedgerState.POSTED.value,
-                psa_object_id=psa_object_id,
-                last_error=None,
-                error_kind=None,
-                lease_owner=None,
-                lease_until=None,
-                finished_at=now,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
+        return await self._release(
+            ledger_id,
+            owner,
+            now,
+            state=LedgerState.POSTED.value,
+            psa_object_id=psa_object_id,
+            last_error=None,
+            error_kind=None,
+            finished_at=now,
         )
-        return bool(getattr(result, "rowcount", 0))
 
     async def mark_failed(
         self, ledger_id: int, owner: str, error_kind: str, message: str, now: datetime
     ) -> bool:
-        result = await self.session.execute(
-            update(PostLedger)
-            .where(self._held(ledger_id, owner))
-            .values(
-                state=LedgerState.FAILED.value,
-                error_kind=error_kind[:64],
-                last_error=message[:500],
-                lease_owner=None,
-                lease_until=None,
-                finished_at=now,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
+        return await self._release(
+            ledger_id,
+            owner,
+            now,
+            state=LedgerState.FAILED.value,
+            error_kind=error_kind[:64],
+            last_error=message[:500],
+            finished_at=now,
         )
-        return bool(getattr(result, "rowcount", 0))
 
     async def reschedule(
         self,
@@ -241,20 +237,14 @@ class LedgerRepository:
         now: datetime,
     ) -> bool:
         """Give the lease back and try again at `next_attempt_at`."""
-        result = await self.session.execute(
-            update(PostLedger)
-            .where(self._held(ledger_id, owner))
-            .values(
-                next_attempt_at=next_attempt_at,
-                error_kind=error_kind[:64],
-                last_error=message[:500],
-                lease_owner=None,
-                lease_until=None,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
+        return await self._release(
+            ledger_id,
+            owner,
+            now,
+            next_attempt_at=next_attempt_at,
+            error_kind=error_kind[:64],
+            last_error=message[:500],
         )
-        return bool(getattr(result, "rowcount", 0))
 
     # -- reading history ----------------------------------------------------------------------
 
