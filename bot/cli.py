@@ -82,8 +82,18 @@ def cmd_rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from psa.connectwise.sandbox import run_sandbox
 
+    faults = {
+        "rate_429": args.rate_429,
+        "rate_500": args.rate_500,
+        "rate_timeout": args.rate_timeout,
+        "rate_drop_after_write": args.rate_drop_after_write,
+        "retry_after": args.retry_after,
+        "hang_seconds": args.hang_seconds,
+    }
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_sandbox(args.host, args.port, seed=args.seed, latency_ms=args.latency_ms))
+        asyncio.run(
+            run_sandbox(args.host, args.port, seed=args.seed, latency_ms=args.latency_ms, **faults)
+        )
     return 0
 
 
@@ -138,6 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765, help="port to bind (default 8765)")
     sandbox.add_argument("--latency-ms", type=int, default=0, help="delay added to every request")
     sandbox.add_argument("--seed", type=int, default=7, help="seed of the demo data (default 7)")
+    faults = sandbox.add_argument_group(
+        "fault injection",
+        "share of API requests that fail (0 to 1); also live at POST /_sandbox/faults",
+    )
+    faults.add_argument("--rate-429", type=float, default=0.0, help="answer 429 Too Many Requests")
+    faults.add_argument("--rate-500", type=float, default=0.0, help="answer a ConnectWise 500")
+    faults.add_argument("--rate-timeout", type=float, default=0.0, help="hold, then hang up")
+    faults.add_argument(
+        "--rate-drop-after-write",
+        type=float,
+        default=0.0,
+        help="apply a POST/PATCH, then drop the connection without answering",
+    )
+    faults.add_argument("--retry-after", type=int, default=30, help="Retry-After of a 429 (s)")
+    faults.add_argument("--hang-seconds", type=float, default=30.0, help="how long a timeout holds")
     sandbox.set_defaults(func=cmd_sandbox)
 
     migrate = sub.add_parser(

@@ -137,3 +137,44 @@ def test_shell_sandbox_scripted_session(tmp_path: Path) -> None:
     assert "now *Waiting on Customer*" in out
     assert "note (internal): “Replaced the toner, printing OK” · ✅ posted" in out
     assert "sandbox-private" not in out
+
+
+def test_sandbox_command_serves_with_faults(tmp_path: Path) -> None:
+    import json
+    import time
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "sandbox",
+            "--port",
+            str(port),
+            "--rate-500",
+            "1",
+            "--latency-ms",
+            "5",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_sandbox/faults") as resp:
+                    faults = json.loads(resp.read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the sandbox did not start"
+                time.sleep(0.1)
+        assert faults["rate_500"] == 1.0 and faults["latency_ms"] == 5
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert "sandbox-private" in out  # the banner prints the demo credentials

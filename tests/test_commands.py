@@ -366,3 +366,25 @@ async def test_thread_without_its_own_link_uses_the_channels(linked: Chat) -> No
     assert f"Unlinked from #{OPEN_TICKET_ID}" in await linked.say("/ticket unlink")
     linked.in_channel("general")
     assert "not linked" in await linked.say("/ticket show")
+
+
+async def test_secrets_never_reach_the_logs(
+    sqlite_runtime: Runtime, cw_sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    creds = cw_sandbox.credentials
+    chat = Chat(sqlite_runtime, admin=True)
+    with caplog.at_level(logging.DEBUG):
+        await chat.say(
+            "/ticket connect",
+            [cw_sandbox.host_port, creds.company_id, creds.public_key, "bad-private-key-777", ""]
+            + [cw_sandbox.host_port, creds.company_id, creds.public_key, creds.private_key, ""],
+        )
+        await chat.say(f"/ticket link {OPEN_TICKET_ID}")
+        await chat.say("/ticket settings")
+        await chat.say("/press 1")
+    logged = caplog.text + "".join(repr(r.args) for r in caplog.records)
+    assert caplog.records  # something was logged at DEBUG
+    for secret in (creds.private_key, "bad-private-key-777"):
+        assert secret not in logged

@@ -81,6 +81,8 @@ async def bot(
         yield started
     finally:
         await runner.cleanup()
+    # Whatever a test did, the ConnectWise private key never went to Slack.
+    assert cw_sandbox.credentials.private_key not in fake.everything_sent()
 
 
 async def connect(bot: Bot) -> None:
