@@ -39,6 +39,7 @@ def create_app(settings: Settings, *, tuning: OutboxTuning | None = None) -> web
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         runtime = await Runtime.open(settings, tuning=tuning)
         app[RUNTIME] = runtime
+        runtime.start()  # the outbox worker first re-drives what an earlier process left pending
         log.info(
             "psabot %s ready database=%s",
             __version__,

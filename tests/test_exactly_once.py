@@ -267,3 +267,55 @@ async def test_two_workers_on_postgres_post_each_note_once(
             await w.aclose()
     for i in range(40):
         assert len(notes_starting(cw_sandbox, f"Worker note {i:02d}\n")) == 1
+
+
+async def test_serve_re_drives_pending_rows_on_start(
+    sqlite_url: str, encryption_key: str, tmp_path: Path, cw_sandbox: SandboxServer
+) -> None:
+    """A row left pending by a process that died is posted by the next `psabot serve`."""
+    from aiohttp import web
+
+    from bot.app import RUNTIME, create_app
+    from conftest import make_settings
+
+    setup = await open_runtime(sqlite_url, encryption_key, tmp_path / "d", cw_sandbox, start=False)
+    await _prepare(setup, cw_sandbox)
+    await setup.outbox.stop()
+    now = utcnow()
+    async with setup.store.unit() as uow:
+        account = await uow.accounts.find("shell", "acme")
+        assert account is not None
+        await uow.ledger.record_pending(
+            NewPost(
+                account.id,
+                "left-behind",
+                LedgerKind.NOTE,
+                OPEN_TICKET_ID,
+                "shell",
+                "jane.doe",
+                "Jane Doe",
+                now + timedelta(minutes=5),
+                "general",
+                142,
+                "jdoe",
+                "internal",
+                "Left behind by a crash",
+            ),
+            now,
+        )
+    await setup.aclose()
+    settings = make_settings(sqlite_url, encryption_key, tmp_path / "d")
+    settings.cw_allowed_hosts = cw_sandbox.host_port
+    runner = web.AppRunner(create_app(settings, tuning=FAST_OUTBOX), access_log=None)
+    await runner.setup()
+    try:
+        runtime = runner.app[RUNTIME]
+
+        async def posted() -> None:
+            while await _ledger_rows(runtime) and (await _ledger_rows(runtime))[0][1] != "posted":
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(posted(), timeout=10)
+    finally:
+        await runner.cleanup()
+    assert len(notes_starting(cw_sandbox, "Left behind by a crash")) == 1
