@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ from datetime import datetime, timedelta
 from bot.core.errors import UserError, message_for
 from bot.core.events import AccountRef, EventBus, PostTransition
 from bot.core.invocation import Platform
+from bot.core.pacing import idle
 from bot.metrics import Metrics
 from psa.errors import ConnectionFailed, PSAError, PSATimeout, RateLimited, ServerError
 from psa.provider import PSAProvider
@@ -103,6 +105,19 @@ class _Retry:
     reason: str
 
 
+@dataclass
+class _Checked:
+    """Whether this attempt established that no earlier attempt's note is on the ticket."""
+
+    nothing_earlier: bool = False
+
+
+RETRY_REASONS = {
+    "RateLimited": "ConnectWise is rate limiting",
+    "ServerError": "ConnectWise had an error",
+}
+
+
 class Outbox:
     def __init__(
         self,
@@ -125,7 +140,7 @@ class Outbox:
         self._providers = providers
         self.events = events
         self.metrics = metrics
-        self.worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.worker_id = worker_id or f"{socket.gethostname()[:30]}-{uuid.uuid4().hex[:8]}"
         self.lease = lease
         self.retry_window = retry_window
         self.base_delay = base_delay
@@ -146,8 +161,12 @@ class Outbox:
 
     @property
     def claim(self) -> tuple[str, timedelta]:
-        """What `record_pending(claim_for=...)` takes so this outbox may post the row at once."""
-        return self.worker_id, self.lease
+        """A fresh claim for `record_pending(claim_for=...)`: this outbox posts the row at once."""
+        return self._token(), self.lease
+
+    def _token(self) -> str:
+        """Every claim gets its own token, so a lease taken over is never mistaken for ours."""
+        return f"{self.worker_id}:{secrets.token_hex(4)}"
 
     async def deliver(
         self,
@@ -159,15 +178,15 @@ class Outbox:
     ) -> Outcome:
         """Post the row now (retrying within its window) and return how it ended.
 
-        `claimed` is the row when it was recorded already claimed by this outbox (see
-        `claim`); `provider` saves looking the account's provider up again.
+        `claimed` is the row when it was recorded already claimed with `claim`; `provider`
+        saves looking the account's provider up again.
         """
-        row = claimed if claimed is not None and claimed.lease_owner == self.worker_id else None
+        row = claimed if claimed is not None and claimed.lease_owner else None
         while True:
             if row is None:
                 async with self.store.unit() as uow:
                     row = await uow.ledger.claim(
-                        ledger_id, self.worker_id, self._clock(), self.lease
+                        ledger_id, self._token(), self._clock(), self.lease
                     )
                 if row is None:
                     return await self._wait_for_other(ledger_id)
@@ -178,25 +197,31 @@ class Outbox:
             wait = max(0.0, (result.at - self._clock()).total_seconds())
             if progress is not None:
                 await progress(f"{result.reason}; trying again in {max(1, round(wait))}s…")
-            await asyncio.sleep(wait)
+            async with idle():
+                await asyncio.sleep(wait)
 
     async def _wait_for_other(self, ledger_id: int) -> Outcome:
         """Someone else holds the row (another request, the worker, another process)."""
         event = self._settled.setdefault(ledger_id, asyncio.Event())
         delay = 0.05
-        while True:
-            async with self.store.unit() as uow:
-                row = await uow.ledger.get(ledger_id)
-            if row is None:
-                raise LookupError(f"ledger row {ledger_id} vanished")
-            if row.state != LedgerState.PENDING.value:
-                return Outcome.of(row)
-            lease_free = row.lease_until is None or row.lease_until < self._clock()
-            if lease_free and row.next_attempt_at <= self._clock():
-                return await self.deliver(ledger_id)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout=delay)
-            delay = min(delay * 2, 1.0)
+        try:
+            while True:
+                async with self.store.unit() as uow:
+                    row = await uow.ledger.get(ledger_id)
+                if row is None:
+                    raise LookupError(f"ledger row {ledger_id} vanished")
+                if row.state != LedgerState.PENDING.value:
+                    return Outcome.of(row)
+                lease_free = row.lease_until is None or row.lease_until < self._clock()
+                if lease_free and row.next_attempt_at <= self._clock():
+                    return await self.deliver(ledger_id)
+                async with idle():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(event.wait(), timeout=delay)
+                delay = min(delay * 2, 1.0)
+        finally:
+            if self._settled.get(ledger_id) is event and not event.is_set():
+                del self._settled[ledger_id]
 
     # -- one attempt ----------------------------------------------------------------------------
 
@@ -204,22 +229,43 @@ class Outbox:
         ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, attempts - 1)))
         return random.uniform(ceiling / 2, ceiling)
 
+    async def _keep_lease(self, row: PostLedger) -> None:
+        """Extend the lease while an attempt runs, however long ConnectWise takes."""
+        assert row.lease_owner is not None
+        interval = max(0.05, self.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(interval)
+            async with self.store.unit() as uow:
+                kept = await uow.ledger.extend_lease(
+                    row.id, row.lease_owner, self._clock() + self.lease
+                )
+            if not kept:
+                log.warning("outbox lost its lease ledger_id=%s", row.id)
+                return
+
     async def _attempt(
         self, row: PostLedger, provider: PSAProvider | None = None
     ) -> Outcome | _Retry:
+        heartbeat = asyncio.create_task(self._keep_lease(row))
+        checked = _Checked()
         try:
-            provider = provider or await self._providers(row.account_id)
-            object_id = await self._send(provider, row)
-        except PSAError as exc:
-            return await self._after_failure(row, provider, exc)
-        except (UserError, CredentialDecryptError) as exc:
-            return await self._settle_failed(row, type(exc).__name__, message_for(exc))
-        except Exception as exc:  # a bug or an unexpected library error: retry, then report
-            log.exception("outbox attempt crashed ledger_id=%s", row.id)
-            return await self._after_failure(row, provider, exc)
-        return await self._settle_posted(row, provider, object_id)
+            try:
+                provider = provider or await self._providers(row.account_id)
+                object_id = await self._send(provider, row, checked)
+            except PSAError as exc:
+                return await self._after_failure(row, provider, exc, checked)
+            except (UserError, CredentialDecryptError) as exc:
+                return await self._settle_failed(row, type(exc).__name__, message_for(exc))
+            except Exception as exc:  # a bug or an unexpected library error: retry, then report
+                log.exception("outbox attempt crashed ledger_id=%s", row.id)
+                return await self._after_failure(row, provider, exc, checked)
+            return await self._settle_posted(row, provider, object_id)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
 
-    async def _send(self, provider: PSAProvider, row: PostLedger) -> str:
+    async def _send(self, provider: PSAProvider, row: PostLedger, checked: _Checked) -> str:
         if row.kind == LedgerKind.STATUS.value:
             assert row.status_id is not None
             ticket = await provider.update_ticket_status(row.ticket_id, row.status_id)
@@ -230,6 +276,7 @@ class Outbox:
             if earlier is not None:
                 log.info("outbox found earlier note ledger_id=%s note_id=%s", row.id, earlier.id)
                 return str(earlier.id)
+        checked.nothing_earlier = True
         member = None
         if row.member_id is not None:
             member = Member(id=row.member_id, identifier=row.member_identifier or "", name="")
@@ -238,8 +285,14 @@ class Outbox:
         )
         return str(note.id)
 
+    def _unconfirmed(self, row: PostLedger, message: str) -> tuple[str, str]:
+        return UNCONFIRMED, (
+            f"{message} ConnectWise could not confirm whether the note arrived; check "
+            f"the ticket for “{marker(row.ref)}” before posting it again."
+        )
+
     async def _after_failure(
-        self, row: PostLedger, provider: PSAProvider | None, exc: Exception
+        self, row: PostLedger, provider: PSAProvider | None, exc: Exception, checked: _Checked
     ) -> Outcome | _Retry:
         now = self._clock()
         retryable = not isinstance(exc, PSAError) or exc.retryable
@@ -249,14 +302,16 @@ class Outbox:
         next_at = now + timedelta(seconds=delay)
         message = message_for(exc)
         kind = type(exc).__name__
+        note = row.kind == LedgerKind.NOTE.value
         if retryable and next_at < row.give_up_at:
+            assert row.lease_owner is not None
             async with self.store.unit() as uow:
-                await uow.ledger.reschedule(row.id, self.worker_id, next_at, kind, message, now)
+                kept = await uow.ledger.reschedule(
+                    row.id, row.lease_owner, next_at, kind, message, now
+                )
+            if not kept:  # someone took the row over meanwhile: their outcome is ours
+                return await self._wait_for_other(row.id)
             self._wake.set()
-            reason = {
-                "RateLimited": "ConnectWise is rate limiting",
-                "ServerError": "ConnectWise had an error",
-            }.get(kind, "ConnectWise did not answer")
             log.warning(
                 "outbox retry ledger_id=%s attempts=%s error=%s delay=%.2fs",
                 row.id,
@@ -264,46 +319,56 @@ class Outbox:
                 kind,
                 delay,
             )
-            return _Retry(next_at, reason)
+            return _Retry(next_at, RETRY_REASONS.get(kind, "ConnectWise did not answer"))
+        if note and row.attempts > 1 and not checked.nothing_earlier:
+            # The look for an earlier attempt's note itself failed: we cannot know.
+            return await self._settle_failed(row, *self._unconfirmed(row, message))
         ambiguous = isinstance(exc, PSATimeout | ConnectionFailed | ServerError)
-        if retryable and ambiguous and row.kind == LedgerKind.NOTE.value:
+        if retryable and ambiguous and note:
             # Last look before telling the user it failed: did it land after all?
-            try:
-                if provider is None:
-                    raise exc
-                earlier = await provider.find_note_containing(row.ticket_id, marker(row.ref))
-            except PSAError:
-                return await self._settle_failed(
-                    row,
-                    UNCONFIRMED,
-                    f"{message} ConnectWise could not confirm whether the note arrived; check "
-                    f"the ticket for “{marker(row.ref)}” before posting it again.",
-                )
+            earlier = None
+            if provider is not None:
+                with contextlib.suppress(PSAError):
+                    earlier = await provider.find_note_containing(row.ticket_id, marker(row.ref))
+                    if earlier is None:
+                        return await self._settle_failed(row, kind, message)
             if earlier is not None:
                 return await self._settle_posted(row, provider, str(earlier.id))
+            return await self._settle_failed(row, *self._unconfirmed(row, message))
         return await self._settle_failed(row, kind, message)
 
     # -- settling -----------------------------------------------------------------------------
 
-    async def _settle_posted(
-        self, row: PostLedger, provider: PSAProvider | None, object_id: str
+    async def _settle(
+        self, row: PostLedger, provider: PSAProvider | None, **change: str
     ) -> Outcome:
         now = self._clock()
+        owner = row.lease_owner or ""
         async with self.store.unit() as uow:
-            await uow.ledger.mark_posted(row.id, self.worker_id, object_id, now)
+            if "object_id" in change:
+                done = await uow.ledger.mark_posted(row.id, owner, change["object_id"], now)
+            else:
+                done = await uow.ledger.mark_failed(
+                    row.id, owner, change["kind"], change["message"], now
+                )
             fresh = await uow.ledger.get(row.id)
         assert fresh is not None
+        if not done:
+            # Our lease was taken over (this attempt ran past it): report the row as it stands.
+            log.warning("outbox settle lost the lease ledger_id=%s", row.id)
+            if fresh.state == LedgerState.PENDING.value:
+                return await self._wait_for_other(row.id)
+            return Outcome.of(fresh)
         await self._announce(fresh, provider)
         return Outcome.of(fresh)
 
+    async def _settle_posted(
+        self, row: PostLedger, provider: PSAProvider | None, object_id: str
+    ) -> Outcome:
+        return await self._settle(row, provider, object_id=object_id)
+
     async def _settle_failed(self, row: PostLedger, kind: str, message: str) -> Outcome:
-        now = self._clock()
-        async with self.store.unit() as uow:
-            await uow.ledger.mark_failed(row.id, self.worker_id, kind, message, now)
-            fresh = await uow.ledger.get(row.id)
-        assert fresh is not None
-        await self._announce(fresh, None)
-        return Outcome.of(fresh)
+        return await self._settle(row, None, kind=kind, message=message)
 
     async def _announce(self, row: PostLedger, provider: PSAProvider | None) -> None:
         event = self._settled.pop(row.id, None)
@@ -362,7 +427,7 @@ class Outbox:
         """Claim and attempt every row that is due now; returns how many were attempted."""
         async with self.store.unit() as uow:
             rows = await uow.ledger.claim_due(
-                self.worker_id, self._clock(), self.lease, limit=self.batch_size
+                self._token(), self._clock(), self.lease, limit=self.batch_size
             )
         if rows:
             await asyncio.gather(*(self._guarded(r) for r in rows))

@@ -274,9 +274,9 @@ async def test_serve_re_drives_pending_rows_on_start(
 ) -> None:
     """A row left pending by a process that died is posted by the next `psabot serve`."""
     from aiohttp import web
+    from conftest import make_settings
 
     from bot.app import RUNTIME, create_app
-    from conftest import make_settings
 
     setup = await open_runtime(sqlite_url, encryption_key, tmp_path / "d", cw_sandbox, start=False)
     await _prepare(setup, cw_sandbox)
@@ -319,3 +319,35 @@ async def test_serve_re_drives_pending_rows_on_start(
     finally:
         await runner.cleanup()
     assert len(notes_starting(cw_sandbox, "Left behind by a crash")) == 1
+
+
+async def test_a_slow_attempt_keeps_its_lease(
+    sqlite_url: str, encryption_key: str, tmp_path: Path, cw_sandbox: SandboxServer
+) -> None:
+    """ConnectWise slower than the lease: the attempt extends its lease, so the background
+    worker (polling every 50 ms) never takes the row over and posts a second note."""
+    short = OutboxTuning(
+        lease=timedelta(seconds=0.3),
+        retry_window=timedelta(seconds=20),
+        base_delay=0.02,
+        max_delay=0.1,
+        poll_interval=0.05,
+    )
+    runtime = await open_runtime(
+        sqlite_url, encryption_key, tmp_path / "d", cw_sandbox, tuning=short
+    )
+    try:
+        await _prepare(runtime, cw_sandbox)
+        cw_sandbox.faults.configure(latency_ms=1200)
+        reply = await asyncio.wait_for(
+            runtime.dispatcher.handle(note_invocation("Slow but once", "slow-1")), timeout=15
+        )
+        assert "Note added" in reply.text
+        async with runtime.store.unit() as uow:
+            account = await uow.accounts.find("shell", "acme")
+            assert account is not None
+            row = (await uow.ledger.recent(account.id))[0]
+        assert row.attempts == 1 and row.state == LedgerState.POSTED.value
+    finally:
+        await runtime.aclose()
+    assert len(notes_starting(cw_sandbox, "Slow but once")) == 1

@@ -37,6 +37,7 @@ from bot.core.invocation import (
     OptionsQuery,
     Platform,
 )
+from bot.core.pacing import working
 from bot.core.reply import Form, Reply, Tone, Visibility
 from bot.slack import blocks
 from bot.slack.text import from_slack
@@ -50,6 +51,7 @@ MAX_METADATA = 3000
 OPTIONS_BUDGET = 2.0  # seconds; Slack gives block_suggestion 3 s in total
 OPTIONS_TTL = 30.0
 MAX_CONCURRENT_WORK = 8
+MAX_SLOT_WAIT = 0.5  # seconds; a form's trigger_id lives 3 s
 WORKING = {
     "connect": "Testing the connection to ConnectWise…",
     "note": "Posting the note to ConnectWise…",
@@ -110,9 +112,9 @@ class SlackTransport:
         task.add_done_callback(self._done)
 
     async def _limited(self, work: Coroutine[Any, Any, None]) -> None:
-        # A bounded number of commands work at once; the rest wait their turn, so a burst of
-        # commands never crowds out the event loop that has to ack the next request.
-        async with self._workers:
+        # A bounded number of commands work at once (waiting commands, e.g. retry back-offs,
+        # give their slot up), so a burst never crowds out the loop that acks the next request.
+        async with working(self._workers, max_wait=MAX_SLOT_WAIT):
             await work
 
     def _done(self, task: asyncio.Task[None]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -200,6 +200,20 @@ class LedgerRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def extend_lease(self, ledger_id: int, owner: str, until: datetime) -> bool:
+        """Keep holding a row while its attempt runs; False once the lease was lost."""
+        result = await self.session.execute(
+            update(PostLedger)
+            .where(
+                PostLedger.id == ledger_id,
+                PostLedger.lease_owner == owner,
+                PostLedger.state == LedgerState.PENDING.value,
+            )
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def mark_posted(
         self, ledger_id: int, owner: str, psa_object_id: str, now: datetime
     ) -> bool:
@@ -271,6 +285,6 @@ class LedgerRepository:
 
     async def pending_count(self) -> int:
         result = await self.session.execute(
-            select(PostLedger.id).where(PostLedger.state == LedgerState.PENDING.value)
+            select(func.count()).where(PostLedger.state == LedgerState.PENDING.value)
         )
-        return len(result.all())
+        return int(result.scalar_one())
