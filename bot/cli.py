@@ -63,19 +63,22 @@ def cmd_rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
     from storage.engine import create_engine
     from storage.store import Store
 
-    async def run() -> int:
+    async def run() -> tuple[int, int]:
         store = Store(
             create_engine(settings.resolved_database_url),
             CredentialCipher(settings.encryption_key_list()),
         )
         try:
-            async with store.unit() as uow:
-                return await uow.connections.rotate_all()
+            async with store.unit() as uow:  # all or nothing
+                return await uow.connections.rotate_all(), await uow.slack_tokens.rotate_all()
         finally:
             await store.aclose()
 
-    count = asyncio.run(run())
-    print(f"re-encrypted {count} stored connection(s) with the first key")
+    connections, tokens = asyncio.run(run())
+    print(
+        f"re-encrypted {connections} stored connection(s) and {tokens} Slack token(s) "
+        "with the first key"
+    )
     return 0
 
 

@@ -129,5 +129,6 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.services.outbox.stop()
+        await self.services.events.aclose()
         await self.services.registry.aclose()
         await self.services.store.aclose()

@@ -141,6 +141,14 @@ async def submit_connect(request: Request) -> Reply:
     if errors:
         return Reply.show_form(form.with_errors(errors, **values))
     public_key, private_key = values.get("public_key", ""), values.get("private_key", "")
+    moved = existing is not None and (
+        values["site"] != existing.site or values["company_id"] != existing.company_id
+    )
+    if moved and (not public_key or not private_key):
+        # Stored keys only ever go back to the site and company they were entered for.
+        again = "Enter the keys again: the site or company changed."
+        errors = {name: again for name in ("public_key", "private_key") if not values.get(name)}
+        return Reply.show_form(form.with_errors(errors, **values))
     if existing is not None and (not public_key or not private_key):
         async with request.services.store.unit() as uow:
             current = uow.connections.settings_of(existing)

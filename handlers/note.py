@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.context import Request
-from bot.core.errors import BadArguments
+from bot.core.errors import BadArguments, reply_for
 from bot.core.invocation import FormSubmission, humanize_mentions
 from bot.core.reply import FieldKind, Form, FormField, Option, Reply, Tone
 from bot.core.router import Router
@@ -74,6 +74,8 @@ def note_form(metadata: dict[str, str] | None = None) -> Form:
 
 
 async def post_note(request: Request, note_type: NoteType, text: str) -> Reply:
+    if not text.strip():
+        raise BadArguments("There is nothing to post.", USAGE)
     if len(text) > MAX_NOTE_LENGTH:
         raise BadArguments(
             f"That note is {len(text)} characters; the limit is {MAX_NOTE_LENGTH}.", USAGE
@@ -136,7 +138,11 @@ async def submit_note(request: Request) -> Reply:
     reply = await post_note(request, note_type, text)
     status = (values.get("status") or "").strip()
     if status.isdigit() and reply.tone is Tone.SUCCESS:
-        status_reply = await change_status(request, int(status))
+        try:
+            status_reply = await change_status(request, int(status))
+        except Exception as exc:  # the note is posted: say so, and why the status is not
+            failed = reply_for(exc)
+            status_reply = Reply.error(f"The status was NOT changed: {failed.text}")
         return Reply(
             text=f"{reply.text}\n{status_reply.text}",
             cards=reply.cards,

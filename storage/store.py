@@ -23,6 +23,7 @@ from storage.repositories import (
     OwnerRepository,
 )
 from storage.repositories.connections import decrypt_settings
+from storage.repositories.slack_tokens import SlackTokenRepository
 
 
 @dataclass
@@ -37,6 +38,7 @@ class UnitOfWork:
     mappings: MappingRepository
     ledger: LedgerRepository
     refs: ConversationRefRepository
+    slack_tokens: SlackTokenRepository
 
     async def commit(self) -> None:
         await self.session.commit()
@@ -61,6 +63,7 @@ class Store:
                 mappings=MappingRepository(session),
                 ledger=LedgerRepository(session),
                 refs=ConversationRefRepository(session),
+                slack_tokens=SlackTokenRepository(session, self.cipher),
             )
             try:
                 yield uow

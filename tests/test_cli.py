@@ -101,7 +101,7 @@ def test_migrate_and_rotate_keys(tmp_path: Path) -> None:
         env={"PSABOT_DATABASE_URL": db, "PSABOT_ENCRYPTION_KEYS": f"{new},{old}"},
     )
     assert rotated.returncode == 0
-    assert "re-encrypted 0 stored connection(s)" in rotated.stdout
+    assert "re-encrypted 0 stored connection(s) and 0 Slack token(s)" in rotated.stdout
     bad = psabot(
         "rotate-keys",
         cwd=tmp_path,

@@ -388,3 +388,32 @@ async def test_secrets_never_reach_the_logs(
     assert caplog.records  # something was logged at DEBUG
     for secret in (creds.private_key, "bad-private-key-777"):
         assert secret not in logged
+
+
+async def test_stored_keys_never_follow_a_changed_site(
+    chat: Chat, cw_sandbox: SandboxServer
+) -> None:
+    await chat.say("/ticket settings")
+    out = await chat.say(
+        "/press 2",
+        [
+            "na.myconnectwise.net",
+            "",
+            "",
+            "",
+            "",
+            "na.myconnectwise.net",
+            "",
+            "",
+            "",
+            "",
+            "na.myconnectwise.net",
+            "",
+            "",
+            "",
+            "",
+        ],
+    )
+    assert "Enter the keys again: the site or company changed" in out
+    assert "Could not reach" not in out  # nothing was sent to the new site
+    assert "127.0.0.1" in await chat.say("/ticket settings")  # unchanged

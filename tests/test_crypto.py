@@ -135,3 +135,30 @@ async def test_rotate_all_re_encrypts_every_connection(store: Store) -> None:
 
 def old_cipher_keys(cipher: CredentialCipher) -> list[str]:
     return list(cipher.keys)
+
+
+async def test_rotate_all_covers_slack_tokens(store: Store) -> None:
+    from datetime import datetime
+
+    from sqlalchemy import insert, select
+
+    from storage.slack_tables import slack_bots
+
+    old_token = store.cipher.encrypt(b"xoxb-secret-token")
+    async with store.unit() as uow:
+        await uow.session.execute(
+            insert(slack_bots).values(
+                client_id="1.2",
+                app_id="A1",
+                team_id="T1",
+                bot_token=old_token,
+                is_enterprise_install=False,
+                installed_at=datetime(2026, 1, 1),
+            )
+        )
+    new_key = generate_key()
+    store.cipher = CredentialCipher([new_key, *store.cipher.keys])
+    async with store.unit() as uow:
+        assert await uow.slack_tokens.rotate_all() == 1
+        stored = (await uow.session.execute(select(slack_bots.c.bot_token))).scalar_one()
+    assert CredentialCipher([new_key]).decrypt(stored) == b"xoxb-secret-token"

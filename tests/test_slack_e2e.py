@@ -3,6 +3,7 @@ Web API that records every call, and the ConnectWise sandbox behind it all."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -171,18 +172,35 @@ async def test_help_is_acked_then_answered_by_response_url(bot: Bot) -> None:
 
 
 async def test_connect_modal_tests_then_saves_and_never_leaks_the_key(bot: Bot) -> None:
-    await connect(bot)
-    update = bot.fake.api("views.update")
-    assert (
-        "Testing the connection"
-        in json.dumps([c.params for c in bot.fake.calls if c.method == "views.update"])
-        or update
+    await bot.slack.command("connect", user=ADMIN)
+    opened = await bot.fake.wait_call("views.open")
+    creds = bot.sandbox.credentials
+    status, ack, elapsed = await bot.slack.submit(
+        opened["view"],
+        {
+            "site": {"type": "plain_text_input", "value": bot.sandbox.host_port},
+            "company_id": {"type": "plain_text_input", "value": creds.company_id},
+            "public_key": {"type": "plain_text_input", "value": creds.public_key},
+            "private_key": {"type": "plain_text_input", "value": creds.private_key},
+            "client_id": {"type": "plain_text_input", "value": creds.client_id},
+        },
+        user=ADMIN,
+        view_id="V-c",
     )
+    # The ack itself replaces the modal with "Testing the connection…"; the test comes after.
+    assert status == 200 and elapsed < 1.0
+    working = json.loads(ack)
+    assert working["response_action"] == "update"
+    assert "Testing the connection" in json.dumps(working["view"])
+    await bot.fake.wait_call("views.update", lambda c: "Connected" in json.dumps(c["view"]))
     done = await bot.fake.wait_hook(lambda h: "Connected" in hook_text(h))
     assert "••••••" in hook_text(done)
-    creds = bot.sandbox.credentials
     sent = bot.fake.everything_sent()
     assert creds.private_key not in sent and creds.public_key not in sent
+    basic = base64.b64encode(
+        f"{creds.company_id}+{creds.public_key}:{creds.private_key}".encode()
+    ).decode()
+    assert basic not in sent
 
 
 async def test_connect_field_errors_come_back_on_the_form(bot: Bot) -> None:
@@ -618,11 +636,14 @@ async def test_oauth_install_stores_an_encrypted_token_and_uses_it(
         assert exchange["code"] == "abc"
         db = Path(sqlite_url.removeprefix("sqlite+aiosqlite:///")).read_bytes()
         assert b"xoxb-oauth-T222-secret" not in db  # stored encrypted
+        auth_tests_at_install = len(fake.api("auth.test"))
         sender = SlackSender(bot.url, SECRET, fake, team="T222")
         await sender.command("help", user=TECH)
         await fake.wait_hook()
         users_info = await fake.wait_call("users.info")
         assert users_info.token == "xoxb-oauth-T222-secret"
+        # Authorizing a request reads the stored bot, without an auth.test round trip.
+        assert len(fake.api("auth.test")) == auth_tests_at_install
     finally:
         await runner.cleanup()
 
@@ -668,3 +689,86 @@ async def test_socket_mode(
         assert status == 503 and "Socket Mode only" in body
     finally:
         await runner.cleanup()
+
+
+async def test_non_owner_cannot_submit_the_connect_form_or_press_owner_buttons(bot: Bot) -> None:
+    await connect(bot)
+    opened = await bot.fake.wait_call("views.open", lambda c: c["view"]["callback_id"] == "connect")
+    await bot.slack.submit(
+        opened["view"],
+        {
+            "site": {"type": "plain_text_input", "value": "na.myconnectwise.net"},
+            "company_id": {"type": "plain_text_input", "value": "evil"},
+            "public_key": {"type": "plain_text_input", "value": "p"},
+            "private_key": {"type": "plain_text_input", "value": "q"},
+            "client_id": {"type": "plain_text_input", "value": "c"},
+        },
+        user=OTHER,
+        view_id="V-evil",
+    )
+    await bot.fake.wait_call(
+        "views.update",
+        lambda c: c["view_id"] == "V-evil" and "Only owners" in json.dumps(c["view"]),
+    )
+    for action in ("connection_test:0", "connection_edit:1", "disconnect_confirm:0"):
+        await bot.slack.click(action, "-", user=OTHER)
+    await bot.fake.wait_hook(lambda h: "Only owners can test" in hook_text(h))
+    await bot.fake.wait_hook(lambda h: "Only owners can edit" in hook_text(h))
+    await bot.fake.wait_hook(lambda h: "Only owners can disconnect" in hook_text(h))
+    await bot.slack.command("settings", user=ADMIN)
+    settings = await bot.fake.wait_hook(lambda h: "Company id" in hook_text(h))
+    assert "psabot" in hook_text(settings)  # still the sandbox company, not "evil"
+
+
+async def test_long_message_shortcut_survives_type_ahead(bot: Bot) -> None:
+    """A message too long for private_metadata is kept aside; the link picker's type-ahead
+    reads the same metadata before the submission, and the whole message is still posted."""
+    await connect(bot)
+    await bot.slack.command("map me", user=TECH)
+    await bot.fake.wait_hook(lambda h: "jdoe" in hook_text(h))
+    long_text = "Long log excerpt: " + "x" * 3500
+    await bot.slack.shortcut(long_text, user=TECH, author=ADMIN)
+    opened = await bot.fake.wait_call(
+        "views.open", lambda c: c["view"]["callback_id"] == "link_then_post"
+    )
+    assert len(opened["view"]["private_metadata"]) <= 3000
+    await bot.slack.suggest(opened["view"], "ticket", "printer", user=TECH)
+    await bot.slack.suggest(opened["view"], "ticket", "printer jams", user=TECH)
+    await bot.slack.submit(
+        opened["view"],
+        {
+            "ticket_id": {"type": "plain_text_input", "value": str(OPEN_TICKET_ID)},
+            "ticket": {"type": "external_select", "selected_option": None},
+        },
+        user=TECH,
+        view_id="V-long",
+    )
+    await bot.fake.wait_call(
+        "views.update", lambda c: c["view_id"] == "V-long" and "Note added" in json.dumps(c["view"])
+    )
+    assert bot.sandbox.state.notes_for(OPEN_TICKET_ID)[-1]["text"].startswith(long_text)
+
+
+async def test_note_form_keeps_the_note_when_the_status_change_fails(bot: Bot) -> None:
+    await connect(bot)
+    await link_and_map(bot)
+    await bot.slack.command("note", user=TECH)
+    opened = await bot.fake.wait_call("views.open", lambda c: c["view"]["callback_id"] == "note")
+    bot.sandbox.faults.configure(retry_after=0)
+    bot.sandbox.faults.script(["500"] * 30, method="GET", path_contains="/service/tickets/")
+    await bot.slack.submit(
+        opened["view"],
+        {
+            "note_type": {"type": "static_select", "selected_option": {"value": "internal"}},
+            "text": {"type": "plain_text_input", "value": "Kept although the status failed"},
+            "status": {"type": "external_select", "selected_option": {"value": "6"}},
+        },
+        user=TECH,
+        view_id="V-ns",
+    )
+    result = await bot.fake.wait_call(
+        "views.update", lambda c: c["view_id"] == "V-ns" and "Note added" in json.dumps(c["view"])
+    )
+    assert "The status was NOT changed" in json.dumps(result["view"], ensure_ascii=False)
+    texts_ = [n["text"] for n in bot.sandbox.state.notes_for(OPEN_TICKET_ID)]
+    assert sum(t.startswith("Kept although the status failed") for t in texts_) == 1

@@ -6,6 +6,8 @@ Transports subscribe to keep per-link post-history threads (Slack) or proactive 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -68,8 +70,14 @@ Subscriber = Callable[[Event], Awaitable[None]]
 
 
 class EventBus:
+    """Publishing queues the event and returns; one consumer hands events to subscribers in
+    order, so a slow subscriber (Slack being slow) never delays the user's answer, and a
+    history thread still reads linked → posted → posted."""
+
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._consumer: asyncio.Task[None] | None = None
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
@@ -79,8 +87,31 @@ class EventBus:
         return bool(self._subscribers)
 
     async def publish(self, event: Event) -> None:
-        for subscriber in list(self._subscribers):
+        if not self._subscribers:
+            return
+        self._queue.put_nowait(event)
+        if self._consumer is None or self._consumer.done():
+            self._consumer = asyncio.create_task(self._consume(), name="psabot-events")
+
+    async def _consume(self) -> None:
+        while True:
+            event = await self._queue.get()
             try:
-                await subscriber(event)
-            except Exception:
-                log.exception("event subscriber failed event=%s", type(event).__name__)
+                for subscriber in list(self._subscribers):
+                    try:
+                        await subscriber(event)
+                    except Exception:
+                        log.exception("event subscriber failed event=%s", type(event).__name__)
+            finally:
+                self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every published event reached its subscribers."""
+        await self._queue.join()
+
+    async def aclose(self) -> None:
+        await self.drain()
+        if self._consumer is not None:
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consumer

@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.history import HistoryThreads
-from bot.slack.oauth import EncryptedInstallationStore, installation_store
+from bot.slack.oauth import CachedBotAuthorize, EncryptedInstallationStore, installation_store
 from bot.slack.transport import SlackTransport
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,12 @@ class SlackService:
         self.api_url = settings.slack_api_url
         bot_token = _secret(settings.slack_bot_token) or None
         self.installations: EncryptedInstallationStore | None = None
+        self.authorize: CachedBotAuthorize | None = None
         oauth_settings: AsyncOAuthSettings | None = None
         if bot_token is None:
             assert settings.slack_client_id is not None
             self.installations = installation_store(settings.slack_client_id, runtime.store)
+            self.authorize = CachedBotAuthorize(self.installations)
             oauth_settings = AsyncOAuthSettings(
                 client_id=settings.slack_client_id,
                 client_secret=_secret(settings.slack_client_secret),
@@ -82,13 +84,12 @@ class SlackService:
             client=self.client,  # carries the single-workspace token, and the API base URL
             oauth_settings=oauth_settings,
             installation_store=self.installations,
+            authorize=self.authorize,  # type: ignore[arg-type]  # an AsyncAuthorize is accepted too
             # Socket Mode requests arrive over an authenticated websocket, not signed HTTP.
             request_verification_enabled=settings.slack_signing_secret is not None,
         )
         self._clients: dict[str, AsyncWebClient] = {}
-        self.transport = SlackTransport(
-            self.app, runtime.dispatcher, self.client_for, api_url=self.api_url
-        )
+        self.transport = SlackTransport(self.app, runtime.dispatcher, self.client_for)
         runtime.services.events.subscribe(HistoryThreads(runtime.store, self.client_for))
         self.socket: AsyncSocketModeHandler | None = None
 
@@ -121,6 +122,8 @@ class SlackService:
         else:
             response = await flow.handle_callback(bolt_request)
         self._clients.clear()  # a reinstall may have brought a new token
+        if self.authorize is not None:
+            self.authorize.forget()
         return await to_aiohttp_response(response)
 
     async def start(self) -> None:
@@ -134,7 +137,7 @@ class SlackService:
     async def stop(self) -> None:
         if self.socket is not None:
             await self.socket.close_async()
-        await self.transport.drain()
+        await self.transport.close()
 
 
 SLACK: web.AppKey[SlackService] = web.AppKey("slack", SlackService)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from bot.core.reply import (
@@ -185,12 +185,11 @@ def form_view(form: Form, metadata: str) -> View:
     }
 
 
-def progress_view(title: str, text: str, metadata: str = "") -> View:
+def progress_view(title: str, text: str) -> View:
     return {
         "type": "modal",
         "title": _plain(_cut(title, MAX_TITLE), MAX_TITLE),
         "close": _plain("Close"),
-        "private_metadata": metadata,
         "blocks": [
             {
                 "type": "section",
@@ -201,7 +200,11 @@ def progress_view(title: str, text: str, metadata: str = "") -> View:
 
 
 def result_view(title: str, reply: Reply) -> View:
-    _, blocks = reply_blocks(reply)
+    """The outcome inside the modal; only link buttons (actions belong to messages)."""
+    cards = tuple(
+        replace(card, buttons=tuple(b for b in card.buttons if b.url)) for card in reply.cards
+    )
+    _, blocks = reply_blocks(replace(reply, cards=cards, form=None))
     return {
         "type": "modal",
         "title": _plain(_cut(title, MAX_TITLE), MAX_TITLE),
@@ -235,7 +238,3 @@ def submitted_values(view: Mapping[str, Any]) -> dict[str, str]:
 
 def options_payload(options: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [{"text": _plain(label, 75), "value": value[:150]} for label, value in options[:100]]
-
-
-def dumps(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)

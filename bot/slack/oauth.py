@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
@@ -93,6 +96,51 @@ class EncryptedInstallationStore(AsyncInstallationStore):
 
     async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         await self.inner.async_delete_all(enterprise_id=enterprise_id, team_id=team_id)
+
+
+class CachedBotAuthorize(AsyncAuthorize):
+    """bolt's authorize step for OAuth installs, kept off the ack path: the first request of a
+    workspace reads its bot token from the store; later ones find it in memory (no database
+    and no auth.test before the ack). A new install for the workspace replaces the entry."""
+
+    def __init__(self, store: EncryptedInstallationStore, ttl_seconds: float = 600.0) -> None:
+        super().__init__()
+        self.store = store
+        self.ttl = ttl_seconds
+        self._cache: dict[tuple[str | None, str | None], tuple[float, AuthorizeResult]] = {}
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+    async def __call__(
+        self,
+        *,
+        context: Any,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult | None:
+        key = (enterprise_id, team_id)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        bot = await self.store.async_find_bot(enterprise_id=enterprise_id, team_id=team_id)
+        if bot is None or not bot.bot_token:
+            return None  # bolt answers "not installed" for this workspace
+        result = AuthorizeResult(
+            enterprise_id=bot.enterprise_id,
+            team_id=bot.team_id,
+            bot_token=bot.bot_token,
+            bot_id=bot.bot_id,
+            bot_user_id=bot.bot_user_id,
+            bot_scopes=bot.bot_scopes,
+            user_id=user_id,
+        )
+        self._cache[key] = (time.monotonic() + self.ttl, result)
+        return result
 
 
 def installation_store(client_id: str, store: Store) -> EncryptedInstallationStore:

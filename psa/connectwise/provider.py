@@ -202,7 +202,11 @@ class ConnectWiseProvider:
             if any(e.field == "member" for e in exc.field_errors):
                 self.cache.invalidate("members")
             raise
-        return parse_note(_record(resp.body, "post note"), ticket_id)
+        if not isinstance(resp.body, dict):
+            # ConnectWise accepted it (2xx) but sent no record back: posted, id unknown.
+            log.warning("note posted without a record in the answer ticket=%s", ticket_id)
+            return Note(id=0, ticket_id=ticket_id, text=text, note_type=note_type)
+        return parse_note(resp.body, ticket_id)
 
     async def find_note_containing(self, ticket_id: int, marker: str) -> Note | None:
         path = f"service/tickets/{int(ticket_id)}/notes"
