@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 
 from bot.core.errors import BadArguments
-from bot.core.reply import Button, ButtonStyle, Card, Fact
+from bot.core.reply import Button, Card, Fact
 from psa.types import Ticket
 
 _TICKET_ID_RE = re.compile(r"^#?(\d{1,10})$")
@@ -47,10 +47,6 @@ def ticket_card(
         buttons=(*extra_buttons, Button("Open in ConnectWise", url=url)),
         url=url,
     )
-
-
-def open_button(url: str) -> Button:
-    return Button("Open in ConnectWise", url=url, style=ButtonStyle.DEFAULT)
 
 
 def when(moment: datetime | None) -> str:

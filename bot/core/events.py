@@ -47,7 +47,7 @@ class TicketUnlinked:
 
 @dataclass(frozen=True)
 class PostTransition:
-    """A ledger row was recorded (pending) or settled (posted / failed)."""
+    """A ledger row was settled: posted, or failed (with the reason the user was given)."""
 
     account: AccountRef
     ledger_id: int

@@ -1,9 +1,9 @@
 """`Invocation`: who asked for what, where: the one shape every transport produces.
 
 Slack payloads, Teams activities and shell lines all become an Invocation; handlers never see
-a platform payload. The transport decides the idempotency key (Slack: the request's trigger or
-the retried request's original id; Teams: the activity id; shell: a counter), so a repeat of
-the same platform request maps to the same key.
+a platform payload. The transport decides the idempotency key so that a repeat of the same
+platform request maps to the same key (Slack: the request's trigger_id, which a retried request
+repeats, or the submitted view's id and hash; shell: a session id and a counter).
 """
 
 from __future__ import annotations

@@ -114,14 +114,6 @@ class LedgerRepository:
         )
         return result.scalar_one_or_none()
 
-    async def get_for_account(self, account_id: int, ledger_id: int) -> PostLedger | None:
-        result = await self.session.execute(
-            select(PostLedger).where(
-                PostLedger.id == ledger_id, PostLedger.account_id == account_id
-            )
-        )
-        return result.scalar_one_or_none()
-
     # -- claiming -----------------------------------------------------------------------------
 
     @staticmethod

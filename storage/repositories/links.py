@@ -61,11 +61,3 @@ class LinkRepository:
             )
         )
         return bool(getattr(result, "rowcount", 0))
-
-    async def for_ticket(self, account_id: int, ticket_id: int) -> list[TicketLink]:
-        result = await self.session.execute(
-            select(TicketLink)
-            .where(TicketLink.account_id == account_id, TicketLink.ticket_id == ticket_id)
-            .order_by(TicketLink.id)
-        )
-        return list(result.scalars())
