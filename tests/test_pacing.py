@@ -7,7 +7,7 @@ import asyncio
 from bot.core.pacing import idle, working
 
 
-async def test_slots_bound_work_and_idle_hands_them_back() -> None:
+async def test_slots_bound_work_and_idle_hands_them_over() -> None:
     limiter = asyncio.Semaphore(1)
     order: list[str] = []
     release = asyncio.Event()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from bot.core.errors import NotConnected, NotLinked, NotMapped, NotOwner
 from bot.core.events import AccountRef, EventBus
 from bot.core.invocation import ChatUser, Conversation, Invocation
+from bot.core.pacing import paced
 from bot.metrics import Metrics
 from psa.connectwise.hosts import HostPolicy
 from psa.provider import PSAProvider
@@ -118,7 +119,7 @@ class Request:
         connection = (await self.snapshot()).connection
         if connection is None:
             raise NotConnected()
-        return await provider_for_connection(self.services, connection)
+        return paced(await provider_for_connection(self.services, connection))
 
     async def is_owner(self) -> bool:
         if self.user.is_admin:

@@ -1,18 +1,24 @@
 """Pacing of background work: a transport may bound how many commands work at once.
 
-A transport runs each command inside `working()` with its own limiter; code that merely waits
-(the outbox sleeping before a retry) wraps the wait in `idle()`, which hands the slot to
-another command meanwhile. Waiting for a slot is capped, so a burst delays a command but can
-never starve it. Outside a transport's limiter both are no-ops.
+A transport runs each command inside `working()` with its own limiter, so a burst of commands
+starts a few at a time and the event loop stays free to ack the next request. Code that then
+only waits (on ConnectWise, on a retry back-off) enters `idle()`, which hands the slot to the
+next command. Waiting for a slot is capped, so a burst delays a command but can never starve
+it. Outside a transport's limiter both are no-ops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any, cast
+
+from psa.provider import PSAProvider
 
 
 @dataclass
@@ -51,13 +57,35 @@ async def working(limiter: asyncio.Semaphore, *, max_wait: float) -> AsyncIterat
 
 @contextlib.asynccontextmanager
 async def idle() -> AsyncIterator[None]:
-    """Give the current slot back while this block only waits; take one again afterwards."""
+    """Give the current slot back for good: this command now only waits (on ConnectWise, on a
+    retry back-off). What it does afterwards is short, and queueing it behind new commands'
+    first steps (a form to open within 3 s) would only delay them both."""
     slot = _current.get()
-    if slot is None:
-        yield
-        return
-    slot.give_back()
-    try:
-        yield
-    finally:
-        await slot.take()
+    if slot is not None:
+        slot.give_back()
+    yield
+
+
+class _Paced:
+    """A provider whose calls give the work slot back while they wait on the PSA."""
+
+    def __init__(self, inner: PSAProvider) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            async with idle():
+                return await attribute(*args, **kwargs)
+
+        return call
+
+
+def paced(provider: PSAProvider) -> PSAProvider:
+    """Waiting on ConnectWise costs the event loop nothing, so it should not hold a slot that
+    a command opening a form (with a 3 s trigger) is waiting for."""
+    return cast(PSAProvider, _Paced(provider))
