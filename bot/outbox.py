@@ -29,7 +29,7 @@ from bot.core.events import AccountRef, EventBus, PostTransition
 from bot.core.invocation import Platform
 from bot.core.pacing import idle
 from bot.metrics import Metrics
-from psa.errors import ConnectionFailed, PSAError, PSATimeout, RateLimited, ServerError
+from psa.errors import Conflict, ConnectionFailed, PSAError, PSATimeout, RateLimited, ServerError
 from psa.provider import PSAProvider
 from psa.types import Member, NoteType
 from storage.base import utcnow
@@ -268,6 +268,20 @@ class Outbox:
     async def _send(self, provider: PSAProvider, row: PostLedger, checked: _Checked) -> str:
         if row.kind == LedgerKind.STATUS.value:
             assert row.status_id is not None
+            if row.attempts > 1 and row.previous_status_id is not None:
+                # A retry must not undo a change someone made in ConnectWise meanwhile.
+                current = await provider.get_ticket(row.ticket_id)
+                current_id = current.status.id if current.status else None
+                if current_id == row.status_id:
+                    return str(row.status_id)
+                if current_id != row.previous_status_id:
+                    raise Conflict(
+                        f"the ticket's status was changed to "
+                        f"{current.status.name if current.status else 'another one'} in "
+                        "ConnectWise meanwhile, so it was left as it is",
+                        operation="change status",
+                        ticket_id=row.ticket_id,
+                    )
             ticket = await provider.update_ticket_status(row.ticket_id, row.status_id)
             return str(ticket.status.id if ticket.status else row.status_id)
         if row.attempts > 1:

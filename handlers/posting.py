@@ -30,6 +30,7 @@ async def post_through_ledger(
     note_type: NoteType | None = None,
     status_id: int | None = None,
     status_name: str | None = None,
+    previous_status_id: int | None = None,
 ) -> Posted:
     services = request.services
     now = services.clock()
@@ -52,6 +53,7 @@ async def post_through_ledger(
                 body=body,
                 status_id=status_id,
                 status_name=status_name,
+                previous_status_id=previous_status_id,
             ),
             now,
             claim_for=services.outbox.claim,

@@ -76,6 +76,7 @@ async def change_status(request: Request, status_id: int) -> Reply:
         key_suffix=":status",
         status_id=chosen.id,
         status_name=chosen.name,
+        previous_status_id=ticket.status.id if ticket.status else None,
         body=f"{ticket.status.name if ticket.status else '?'} → {chosen.name}",
     )
     return status_reply(

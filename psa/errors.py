@@ -10,6 +10,7 @@ The tree::
     ├── PermissionDenied          403: the API member's security role lacks a right
     ├── NotFound                  404: the record does not exist (or is not visible)
     ├── ValidationFailed          400: the PSA refused the input; carries field errors
+    ├── Conflict                  the record changed in the PSA meanwhile; nothing was done
     ├── RateLimited               429: slow down; carries retry_after (seconds)
     └── Unavailable               the PSA could not be reached or did not answer properly
         ├── ServerError           5xx
@@ -103,6 +104,10 @@ class ValidationFailed(PSAError):
             message, operation=operation, ticket_id=ticket_id, status=status, code=code
         )
         self.field_errors = field_errors
+
+
+class Conflict(PSAError):
+    """The record changed in the PSA since the request was made; psabot left it alone."""
 
 
 class RateLimited(PSAError):

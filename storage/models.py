@@ -142,6 +142,7 @@ class PostLedger(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     status_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    previous_status_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     state: Mapped[str] = mapped_column(String(16), default=LedgerState.PENDING.value)
     psa_object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

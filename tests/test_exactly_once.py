@@ -350,3 +350,63 @@ async def test_a_slow_attempt_keeps_its_lease(
     finally:
         await runtime.aclose()
     assert len(notes_starting(cw_sandbox, "Slow but once")) == 1
+
+
+async def test_a_retried_status_change_never_undoes_a_change_made_meanwhile(
+    sqlite_runtime: Runtime, cw_sandbox: SandboxServer
+) -> None:
+    await _prepare(sqlite_runtime, cw_sandbox)
+    await sqlite_runtime.outbox.stop()
+    now = utcnow()
+
+    async def retried_status_change(key: str) -> int:
+        """A status row whose first attempt (In Progress → Scheduled) had an unknown end."""
+        async with sqlite_runtime.store.unit() as uow:
+            account = await uow.accounts.find("shell", "acme")
+            assert account is not None
+            row, _ = await uow.ledger.record_pending(
+                NewPost(
+                    account.id,
+                    key,
+                    LedgerKind.STATUS,
+                    OPEN_TICKET_ID,
+                    "shell",
+                    "jane.doe",
+                    "Jane Doe",
+                    now + timedelta(minutes=5),
+                    "general",
+                    142,
+                    "jdoe",
+                    status_id=5,
+                    status_name="Scheduled",
+                    previous_status_id=3,
+                ),
+                now,
+            )
+            row.attempts = 1
+        return row.id
+
+    async def settle(ledger_id: int) -> tuple[str, str | None]:
+        while await sqlite_runtime.outbox.run_due_once():
+            pass
+        async with sqlite_runtime.store.unit() as uow:
+            row = await uow.ledger.get(ledger_id)
+            assert row is not None
+            return row.state, row.last_error
+
+    # Someone moved the ticket to Waiting on Customer meanwhile: left alone, reported.
+    cw_sandbox.state.patch_ticket(
+        OPEN_TICKET_ID, [{"op": "replace", "path": "status", "value": {"id": 4}}], "someone"
+    )
+    state, error = await settle(await retried_status_change("st-1"))
+    assert state == LedgerState.FAILED.value
+    assert error is not None and "changed to Waiting on Customer in ConnectWise meanwhile" in error
+    assert cw_sandbox.state.ticket(OPEN_TICKET_ID)["status"]["name"] == "Waiting on Customer"
+    # The first attempt had in fact gone through: settled as posted, nothing sent again.
+    cw_sandbox.state.patch_ticket(
+        OPEN_TICKET_ID, [{"op": "replace", "path": "status", "value": {"id": 5}}], "psabot"
+    )
+    cw_sandbox.requests.clear()
+    state, _ = await settle(await retried_status_change("st-2"))
+    assert state == LedgerState.POSTED.value
+    assert [r.method for r in cw_sandbox.requests.records if "/apis/" in r.path] == ["GET"]

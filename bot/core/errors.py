@@ -15,6 +15,7 @@ from bot.core.reply import Reply
 from psa.errors import (
     AuthError,
     ConfigurationError,
+    Conflict,
     ConnectionFailed,
     NotFound,
     PermissionDenied,
@@ -99,6 +100,8 @@ def _psa_message(exc: PSAError) -> str:
         )
     if isinstance(exc, NotFound):
         return f"ConnectWise has no such record{ticket}: {exc.message}"
+    if isinstance(exc, Conflict):
+        return f"Nothing was changed: {exc.message}."
     if isinstance(exc, ValidationFailed):
         details = "; ".join(
             f"{e.field}: {e.message}" if e.field else e.message for e in exc.field_errors

@@ -45,6 +45,7 @@ class NewPost:
     body: str = ""
     status_id: int | None = None
     status_name: str | None = None
+    previous_status_id: int | None = None
 
 
 class LedgerRepository:
@@ -78,6 +79,7 @@ class LedgerRepository:
             body=post.body,
             status_id=post.status_id,
             status_name=post.status_name,
+            previous_status_id=post.previous_status_id,
             state=LedgerState.PENDING.value,
             attempts=1 if claim_for else 0,
             lease_owner=claim_for[0] if claim_for else None,
