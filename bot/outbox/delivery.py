@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.errors import UserError, message_for
-from bot.core.events import AccountRef, EventBus, PostTransition
-from bot.core.invocation import Platform
+from bot.core.events import EventBus
 from bot.core.pacing import idle
 from bot.metrics import Metrics
+from bot.outbox.announce import Announcer, ProviderLookup
+from bot.outbox.records import UNCONFIRMED, Outcome, compose_note, marker
 from psa.errors import Conflict, ConnectionFailed, PSAError, PSATimeout, RateLimited, ServerError
 from psa.provider import PSAProvider
 from psa.types import Member, NoteType
@@ -39,64 +40,7 @@ from storage.store import Store
 
 log = logging.getLogger(__name__)
 
-ProviderLookup = Callable[[int], Awaitable[PSAProvider]]
 Progress = Callable[[str], Awaitable[None]]
-PREVIEW_LENGTH = 80
-UNCONFIRMED = "Unconfirmed"  # error kind: gave up without knowing whether the note arrived
-
-
-def marker(ref: str) -> str:
-    return f"ref {ref}"
-
-
-def compose_note(row: PostLedger) -> str:
-    """The user's text verbatim, then a one-line origin footer with the recovery reference."""
-    try:
-        origin = Platform(row.platform).label
-    except ValueError:
-        origin = row.platform
-    who = row.chat_user_name or row.chat_user_id
-    return f"{row.body}\n\n— posted from {origin} by {who} · {marker(row.ref)}"
-
-
-def preview(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= PREVIEW_LENGTH else flat[: PREVIEW_LENGTH - 1] + "…"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ledger_id: int
-    state: str
-    ticket_id: int
-    kind: str
-    ref: str
-    psa_object_id: str | None = None
-    error: str | None = None
-    error_kind: str | None = None
-    attempts: int = 0
-
-    @property
-    def posted(self) -> bool:
-        return self.state == LedgerState.POSTED.value
-
-    @property
-    def pending(self) -> bool:
-        return self.state == LedgerState.PENDING.value
-
-    @classmethod
-    def of(cls, row: PostLedger) -> Outcome:
-        return cls(
-            ledger_id=row.id,
-            state=row.state,
-            ticket_id=row.ticket_id,
-            kind=row.kind,
-            ref=row.ref,
-            psa_object_id=row.psa_object_id,
-            error=row.last_error,
-            error_kind=row.error_kind,
-            attempts=row.attempts,
-        )
 
 
 @dataclass(frozen=True)
@@ -152,7 +96,7 @@ class Outbox:
         self._settled: dict[int, asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._accounts: dict[int, AccountRef] = {}
+        self.announcer = Announcer(store, events, providers, metrics)
 
     # -- used by handlers ---------------------------------------------------------------------
 
@@ -388,52 +332,7 @@ class Outbox:
         event = self._settled.pop(row.id, None)
         if event is not None:
             event.set()
-        if self.metrics is not None:
-            self.metrics.inc("psabot_ledger_transitions_total", kind=row.kind, state=row.state)
-        await self._publish(row, provider)
-
-    async def _account(self, account_id: int) -> AccountRef | None:
-        cached = self._accounts.get(account_id)
-        if cached is None:
-            async with self.store.unit() as uow:
-                account = await uow.accounts.get(account_id)
-            if account is None:
-                return None
-            cached = AccountRef(account.id, account.platform, account.external_id)
-            self._accounts[account_id] = cached  # accounts never change platform or id
-        return cached
-
-    async def _publish(self, row: PostLedger, provider: PSAProvider | None) -> None:
-        """Tell transports how the row ended (post-history threads)."""
-        if not self.events.has_subscribers:
-            return
-        account = await self._account(row.account_id)
-        if account is None:
-            return
-        url = ""
-        try:
-            provider = provider or await self._providers(row.account_id)
-            url = provider.ticket_url(row.ticket_id)
-        except Exception:  # no connection any more: announce without a link
-            url = ""
-        await self.events.publish(
-            PostTransition(
-                account=account,
-                ledger_id=row.id,
-                conversation_key=row.conversation_key,
-                ticket_id=row.ticket_id,
-                kind=row.kind,
-                state=row.state,
-                who=row.chat_user_name or row.chat_user_id,
-                note_type=row.note_type,
-                preview=preview(row.body),
-                status_name=row.status_name,
-                error=row.last_error if row.state == LedgerState.FAILED.value else None,
-                psa_object_id=row.psa_object_id,
-                ticket_url=url,
-                at=row.finished_at or row.updated_at,
-            )
-        )
+        await self.announcer.settled(row, provider)
 
     # -- background worker --------------------------------------------------------------------
 

@@ -1,0 +1,65 @@
+"""What the outbox writes and reports: the note footer with its recovery ref, and outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.invocation import Platform
+from storage.models import LedgerState, PostLedger
+
+PREVIEW_LENGTH = 80
+UNCONFIRMED = "Unconfirmed"  # error kind: gave up without knowing whether the note arrived
+
+
+def marker(ref: str) -> str:
+    return f"ref {ref}"
+
+
+def compose_note(row: PostLedger) -> str:
+    """The user's text verbatim, then a one-line origin footer with the recovery reference."""
+    try:
+        origin = Platform(row.platform).label
+    except ValueError:
+        origin = row.platform
+    who = row.chat_user_name or row.chat_user_id
+    return f"{row.body}\n\n— posted from {origin} by {who} · {marker(row.ref)}"
+
+
+def preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_LENGTH else flat[: PREVIEW_LENGTH - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ledger_id: int
+    state: str
+    ticket_id: int
+    kind: str
+    ref: str
+    psa_object_id: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    attempts: int = 0
+
+    @property
+    def posted(self) -> bool:
+        return self.state == LedgerState.POSTED.value
+
+    @property
+    def pending(self) -> bool:
+        return self.state == LedgerState.PENDING.value
+
+    @classmethod
+    def of(cls, row: PostLedger) -> Outcome:
+        return cls(
+            ledger_id=row.id,
+            state=row.state,
+            ticket_id=row.ticket_id,
+            kind=row.kind,
+            ref=row.ref,
+            psa_object_id=row.psa_object_id,
+            error=row.last_error,
+            error_kind=row.error_kind,
+            attempts=row.attempts,
+        )
