@@ -355,3 +355,9 @@ def test_doc_covers_the_environment() -> None:
         assert re.search(rf"^\| `{name}` \|", doc, re.MULTILINE), name
     for route in (EVENTS_PATH, REDIRECT_PATH, "/slack/install"):
         assert route in doc
+
+
+def test_oauth_install_asks_for_the_manifest_scopes(manifest: Manifest) -> None:
+    from bot.slack.app import BOT_SCOPES
+
+    assert sorted(BOT_SCOPES) == sorted(manifest["oauth_config"]["scopes"]["bot"])
