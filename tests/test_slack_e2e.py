@@ -495,6 +495,9 @@ async def test_remaining_commands_over_slack(bot: Bot) -> None:
         bot, f"owners add <@{TECH}|Jane Doe>", user=ADMIN, expect="owner"
     )
     assert "Jane Doe" in await say(bot, "owners", expect="Owners")
+    assert "Jane Doe is no longer an owner" in await say(
+        bot, f"owners remove <@{TECH}|Jane Doe>", user=ADMIN, expect="owner"
+    )
     assert "Only owners can map another chat user" in await say(
         bot, f"map <@{OTHER}|Mallory> jdoe", user=OTHER, expect="owners"
     )
