@@ -89,6 +89,7 @@ async def post_note(request: Request, note_type: NoteType, text: str) -> Reply:
         kind=LedgerKind.NOTE,
         ticket_id=link.ticket_id,
         mapping=mapping,
+        provider=provider,
         body=text,
         note_type=note_type,
     )

@@ -8,6 +8,7 @@ from bot.core.context import Request
 from bot.core.reply import Button, Card, Fact, Reply
 from bot.outbox import UNCONFIRMED, Outcome, preview
 from handlers.common import ticket_title
+from psa.provider import PSAProvider
 from psa.types import NoteType
 from storage.models import LedgerKind, MemberMapping
 from storage.repositories import NewPost
@@ -25,6 +26,7 @@ async def post_through_ledger(
     kind: LedgerKind,
     ticket_id: int,
     mapping: MemberMapping | None,
+    provider: PSAProvider,
     key_suffix: str = "",
     body: str = "",
     note_type: NoteType | None = None,
@@ -64,7 +66,7 @@ async def post_through_ledger(
         row.id,
         progress=request.progress,
         claimed=row if created else None,
-        provider=await request.provider(),
+        provider=provider,
     )
     return Posted(outcome, repeat=not created)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 
 from bot.core.context import Request
 from bot.core.errors import BadArguments
@@ -11,6 +12,7 @@ from bot.core.reply import Button, Card, FieldKind, Form, FormField, Option, Rep
 from bot.core.router import Router
 from handlers.common import ticket_title
 from handlers.posting import post_through_ledger, status_reply
+from psa.provider import PSAProvider
 from psa.types import Status, Ticket
 from storage.models import LedgerKind
 
@@ -51,17 +53,31 @@ def match_statuses(statuses: list[Status], wanted: str) -> list[Status]:
     return [names[n] for n in close]
 
 
-async def _ticket_and_statuses(request: Request) -> tuple[Ticket, list[Status], str]:
+@dataclass(frozen=True)
+class Loaded:
+    """The linked ticket and its board's statuses, read once per request."""
+
+    provider: PSAProvider
+    ticket: Ticket
+    statuses: list[Status]
+
+    @property
+    def url(self) -> str:
+        return self.provider.ticket_url(self.ticket.id)
+
+
+async def _load(request: Request) -> Loaded:
     link = await request.require_link()
     provider = await request.provider()
     ticket = await provider.get_ticket(link.ticket_id)
     statuses = await provider.get_ticket_statuses(ticket.board.id if ticket.board else 0)
-    return ticket, statuses, provider.ticket_url(ticket.id)
+    return Loaded(provider, ticket, statuses)
 
 
-async def change_status(request: Request, status_id: int) -> Reply:
+async def change_status(request: Request, status_id: int, loaded: Loaded | None = None) -> Reply:
     mapping = await request.require_mapping()
-    ticket, statuses, url = await _ticket_and_statuses(request)
+    loaded = loaded or await _load(request)
+    ticket, statuses, url = loaded.ticket, loaded.statuses, loaded.url
     chosen = next((s for s in statuses if s.id == status_id), None)
     if chosen is None:
         board = ticket.board.name if ticket.board else "its board"
@@ -73,6 +89,7 @@ async def change_status(request: Request, status_id: int) -> Reply:
         kind=LedgerKind.STATUS,
         ticket_id=ticket.id,
         mapping=mapping,
+        provider=loaded.provider,
         key_suffix=":status",
         status_id=chosen.id,
         status_name=chosen.name,
@@ -92,7 +109,8 @@ async def status(request: Request) -> Reply:
     wanted = request.args.strip()
     if not wanted:
         return Reply.show_form(status_form())
-    ticket, statuses, _ = await _ticket_and_statuses(request)
+    loaded = await _load(request)
+    ticket, statuses = loaded.ticket, loaded.statuses
     matches = match_statuses(statuses, wanted)
     board = ticket.board.name if ticket.board else "this board"
     if not matches:
@@ -108,7 +126,7 @@ async def status(request: Request) -> Reply:
                 ),
             ),
         )
-    return await change_status(request, matches[0].id)
+    return await change_status(request, matches[0].id, loaded)
 
 
 @router.action("set_status")
@@ -142,7 +160,7 @@ async def submit_status(request: Request) -> Reply:
 async def status_options(request: Request) -> Reply:
     """The linked ticket's board statuses, filtered by what was typed."""
     assert isinstance(request.invocation.action, OptionsQuery)
-    _, statuses, _ = await _ticket_and_statuses(request)
+    statuses = (await _load(request)).statuses
     typed = request.invocation.action.query.strip()
     shown = match_statuses(statuses, typed) if typed else statuses
     return Reply(options=tuple(Option(s.name, str(s.id)) for s in shown))
