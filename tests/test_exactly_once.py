@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from conftest import FAST_OUTBOX, connect_account, open_runtime
@@ -28,6 +28,27 @@ def note_invocation(text: str, key: str) -> Invocation:
         action=Command(f"note {text}"),
         idempotency_key=key,
     )
+
+
+def jane_post(account_id: int, key: str, now: datetime, body: str = "", **over: object) -> NewPost:
+    """A ledger row as Jane (mapped to jdoe, member 142) would leave it for ticket 48213."""
+    fields: dict[str, object] = {
+        "account_id": account_id,
+        "idempotency_key": key,
+        "kind": LedgerKind.NOTE,
+        "ticket_id": OPEN_TICKET_ID,
+        "platform": "shell",
+        "chat_user_id": "jane.doe",
+        "chat_user_name": "Jane Doe",
+        "give_up_at": now + timedelta(minutes=5),
+        "conversation_key": "general",
+        "member_id": 142,
+        "member_identifier": "jdoe",
+        "note_type": "internal",
+        "body": body,
+    }
+    fields.update(over)
+    return NewPost(**fields)  # type: ignore[arg-type]
 
 
 def notes_starting(sandbox: SandboxServer, text: str) -> list[dict[str, object]]:
@@ -137,20 +158,13 @@ async def test_killed_mid_request_is_recovered_by_lease_expiry(
         mapping = await uow.mappings.get(account.id, "jane.doe")
         assert mapping is not None
         row, _ = await uow.ledger.record_pending(
-            NewPost(
+            jane_post(
                 account.id,
                 "req-killed",
-                LedgerKind.NOTE,
-                OPEN_TICKET_ID,
-                "shell",
-                "jane.doe",
-                "Jane Doe",
-                now + timedelta(minutes=5),
-                "general",
-                mapping.member_id,
-                mapping.member_identifier,
-                "internal",
+                now,
                 "Killed worker",
+                member_id=mapping.member_id,
+                member_identifier=mapping.member_identifier,
             ),
             now,
         )
@@ -224,21 +238,7 @@ async def test_two_workers_on_postgres_post_each_note_once(
         assert account is not None
         for i in range(40):
             await uow.ledger.record_pending(
-                NewPost(
-                    account.id,
-                    f"w{i}",
-                    LedgerKind.NOTE,
-                    OPEN_TICKET_ID,
-                    "shell",
-                    "jane.doe",
-                    "Jane Doe",
-                    now + timedelta(minutes=5),
-                    "general",
-                    142,
-                    "jdoe",
-                    "internal",
-                    f"Worker note {i:02d}",
-                ),
+                jane_post(account.id, f"w{i}", now, f"Worker note {i:02d}"),
                 now,
             )
     await setup.aclose()
@@ -285,21 +285,7 @@ async def test_serve_re_drives_pending_rows_on_start(
         account = await uow.accounts.find("shell", "acme")
         assert account is not None
         await uow.ledger.record_pending(
-            NewPost(
-                account.id,
-                "left-behind",
-                LedgerKind.NOTE,
-                OPEN_TICKET_ID,
-                "shell",
-                "jane.doe",
-                "Jane Doe",
-                now + timedelta(minutes=5),
-                "general",
-                142,
-                "jdoe",
-                "internal",
-                "Left behind by a crash",
-            ),
+            jane_post(account.id, "left-behind", now, "Left behind by a crash"),
             now,
         )
     await setup.aclose()
@@ -365,18 +351,12 @@ async def test_a_retried_status_change_never_undoes_a_change_made_meanwhile(
             account = await uow.accounts.find("shell", "acme")
             assert account is not None
             row, _ = await uow.ledger.record_pending(
-                NewPost(
+                jane_post(
                     account.id,
                     key,
-                    LedgerKind.STATUS,
-                    OPEN_TICKET_ID,
-                    "shell",
-                    "jane.doe",
-                    "Jane Doe",
-                    now + timedelta(minutes=5),
-                    "general",
-                    142,
-                    "jdoe",
+                    now,
+                    kind=LedgerKind.STATUS,
+                    note_type=None,
                     status_id=5,
                     status_name="Scheduled",
                     previous_status_id=3,

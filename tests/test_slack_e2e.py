@@ -4,6 +4,7 @@ Web API that records every call, and the ConnectWise sandbox behind it all."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -46,9 +47,24 @@ async def fake() -> AsyncIterator[FakeSlack]:
         await slack.stop()
 
 
-async def start_bot(
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[str, web.Application]]:
+    """psabot's aiohttp app on an ephemeral loopback port, as `psabot serve` runs it."""
+    runner = web.AppRunner(create_app(settings, tuning=FAST_OUTBOX), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}", runner.app
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
     db_url: str, key: str, data_dir: Path, sandbox: SandboxServer, fake: FakeSlack, **env: str
-) -> tuple[web.AppRunner, Bot]:
+) -> AsyncIterator[Bot]:
     values = {
         "PSABOT_DATABASE_URL": db_url,
         "PSABOT_ENCRYPTION_KEYS": key,
@@ -58,15 +74,8 @@ async def start_bot(
         "SLACK_API_URL": fake.api_url,
         "SLACK_BOT_TOKEN": "xoxb-single-token",
     }
-    settings = Settings(**(values | env))
-    runner = web.AppRunner(create_app(settings, tuning=FAST_OUTBOX), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    url = f"http://{host}:{port}"
-    bot = Bot(url, runner.app[RUNTIME], SlackSender(url, SECRET, fake), fake, sandbox)
-    return runner, bot
+    async with serving(Settings(**(values | env))) as (url, app):
+        yield Bot(url, app[RUNTIME], SlackSender(url, SECRET, fake), fake, sandbox)
 
 
 @pytest.fixture
@@ -77,11 +86,8 @@ async def bot(
     cw_sandbox: SandboxServer,
     fake: FakeSlack,
 ) -> AsyncIterator[Bot]:
-    runner, started = await start_bot(sqlite_url, encryption_key, tmp_path, cw_sandbox, fake)
-    try:
+    async with running_bot(sqlite_url, encryption_key, tmp_path, cw_sandbox, fake) as started:
         yield started
-    finally:
-        await runner.cleanup()
     # Whatever a test did, the ConnectWise private key never went to Slack.
     assert cw_sandbox.credentials.private_key not in fake.everything_sent()
 
@@ -147,17 +153,10 @@ async def test_unconfigured_slack_answers_503(
         PSABOT_ENCRYPTION_KEYS=encryption_key,
         PSABOT_DATA_DIR=str(tmp_path),
     )
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        sender = SlackSender(f"http://{host}:{port}", SECRET, fake)
+    async with serving(settings) as (url, _):
+        sender = SlackSender(url, SECRET, fake)
         status, body, _ = await sender.command("help")
         assert status == 503 and "SLACK_SIGNING_SECRET" in body
-    finally:
-        await runner.cleanup()
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -610,7 +609,7 @@ async def test_oauth_install_stores_an_encrypted_token_and_uses_it(
 ) -> None:
     import aiohttp
 
-    runner, bot = await start_bot(
+    async with running_bot(
         sqlite_url,
         encryption_key,
         tmp_path,
@@ -619,8 +618,7 @@ async def test_oauth_install_stores_an_encrypted_token_and_uses_it(
         SLACK_BOT_TOKEN="",
         SLACK_CLIENT_ID="111.222",
         SLACK_CLIENT_SECRET="client-secret",
-    )
-    try:
+    ) as bot:
         async with aiohttp.ClientSession() as session:
             async with session.get(bot.url + "/slack/install", allow_redirects=False) as resp:
                 page = await resp.text()
@@ -647,8 +645,6 @@ async def test_oauth_install_stores_an_encrypted_token_and_uses_it(
         assert users_info.token == "xoxb-oauth-T222-secret"
         # Authorizing a request reads the stored bot, without an auth.test round trip.
         assert len(fake.api("auth.test")) == auth_tests_at_install
-    finally:
-        await runner.cleanup()
 
 
 async def test_socket_mode(
@@ -658,7 +654,7 @@ async def test_socket_mode(
     cw_sandbox: SandboxServer,
     fake: FakeSlack,
 ) -> None:
-    runner, bot = await start_bot(
+    async with running_bot(
         sqlite_url,
         encryption_key,
         tmp_path,
@@ -666,8 +662,7 @@ async def test_socket_mode(
         fake,
         SLACK_APP_TOKEN="xapp-1-socket",
         SLACK_SIGNING_SECRET="",
-    )
-    try:
+    ) as bot:
         opened = await fake.wait_call("apps.connections.open")
         assert opened.token == "xapp-1-socket"
         payload = json.loads(
@@ -690,8 +685,6 @@ async def test_socket_mode(
         # Without a signing secret nothing can verify an HTTP request: the route refuses all.
         status, body, _ = await bot.slack.command("help")
         assert status == 503 and "Socket Mode only" in body
-    finally:
-        await runner.cleanup()
 
 
 async def test_non_owner_cannot_submit_the_connect_form_or_press_owner_buttons(bot: Bot) -> None:
