@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot import __version__
+from bot.core.intake import IntakeTuning
 from bot.runtime import OutboxTuning, Runtime
 from bot.settings import Settings
 from bot.slack import app as slack
@@ -33,11 +34,16 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
-def create_app(settings: Settings, *, tuning: OutboxTuning | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    tuning: OutboxTuning | None = None,
+    intake_tuning: IntakeTuning | None = None,
+) -> web.Application:
     app = web.Application()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        runtime = await Runtime.open(settings, tuning=tuning)
+        runtime = await Runtime.open(settings, tuning=tuning, intake_tuning=intake_tuning)
         app[RUNTIME] = runtime
         runtime.start()  # the outbox worker first re-drives what an earlier process left pending
         log.info(

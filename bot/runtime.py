@@ -10,6 +10,7 @@ from datetime import timedelta
 from bot.core.context import Services, provider_for_account
 from bot.core.dispatch import Dispatcher
 from bot.core.events import EventBus
+from bot.core.intake import Intake, IntakeTuning
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.settings import Settings
@@ -43,6 +44,7 @@ class Runtime:
     settings: Settings
     services: Services
     dispatcher: Dispatcher
+    intake: Intake
 
     @property
     def store(self) -> Store:
@@ -64,6 +66,7 @@ class Runtime:
         extra_allowed_hosts: Sequence[str] = (),
         tuning: OutboxTuning | None = None,
         registry: ProviderRegistry | None = None,
+        intake_tuning: IntakeTuning | None = None,
     ) -> Runtime:
         """Connect the database (migrating the embedded one) and build the shared services."""
         cipher = CredentialCipher(settings.encryption_key_list())
@@ -121,13 +124,17 @@ class Runtime:
                 return float(await uow.ledger.pending_count())
 
         metrics.gauge("psabot_ledger_pending", "Ledger rows not yet settled", pending)
-        return cls(settings, services, Dispatcher(root_router(), services))
+        dispatcher = Dispatcher(root_router(), services)
+        intake = Intake(store, dispatcher, intake_tuning or IntakeTuning())
+        return cls(settings, services, dispatcher, intake)
 
     def start(self) -> None:
         """Start background work (the outbox worker re-drives pending rows first)."""
         self.services.outbox.start()
+        self.intake.start()  # finishes writes an earlier process stored but never finished
 
     async def aclose(self) -> None:
+        await self.intake.stop()
         await self.services.outbox.stop()
         await self.services.events.aclose()
         await self.services.registry.aclose()

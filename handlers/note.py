@@ -104,7 +104,7 @@ async def post_note(request: Request, note_type: NoteType, text: str) -> Reply:
     )
 
 
-@router.command("note", usage=USAGE)
+@router.command("note", usage=USAGE, writes=True)
 async def note(request: Request) -> Reply:
     """Post a note to the linked ticket (without text: open the note form)."""
     note_type, text = parse_note_args(request.args)
@@ -124,7 +124,7 @@ async def note_open(request: Request) -> Reply:
     return Reply.show_form(note_form())
 
 
-@router.form("note")
+@router.form("note", writes=True)
 async def submit_note(request: Request) -> Reply:
     """Post the note from the form, then change the status if one was picked."""
     assert isinstance(request.invocation.action, FormSubmission)
@@ -160,7 +160,7 @@ def message_note(values: dict[str, str]) -> str:
     return f"{text}\n\n({source})" if source else text
 
 
-@router.form("post_message")
+@router.form("post_message", writes=True)
 async def post_message(request: Request) -> Reply:
     """Post a chat message (the "Post to ticket" shortcut) as a note to the linked ticket."""
     assert isinstance(request.invocation.action, FormSubmission)
@@ -176,7 +176,7 @@ async def post_message(request: Request) -> Reply:
     return await post_note(request, NoteType.INTERNAL, message_note(values))
 
 
-@router.form("link_then_post")
+@router.form("link_then_post", writes=True)
 async def link_then_post(request: Request) -> Reply:
     """Link the picked ticket, then post the message the shortcut was used on."""
     assert isinstance(request.invocation.action, FormSubmission)

@@ -101,7 +101,7 @@ async def change_status(request: Request, status_id: int, loaded: Loaded | None 
     )
 
 
-@router.command("status", usage=USAGE)
+@router.command("status", usage=USAGE, writes=True)
 async def status(request: Request) -> Reply:
     """Change the linked ticket's status (without a name: pick one)."""
     await request.require_connection()
@@ -129,7 +129,7 @@ async def status(request: Request) -> Reply:
     return await change_status(request, matches[0].id, loaded)
 
 
-@router.action("set_status")
+@router.action("set_status", writes=True)
 async def set_status_button(request: Request) -> Reply:
     """Apply the status whose button was pressed."""
     assert isinstance(request.invocation.action, ButtonAction)
@@ -146,7 +146,7 @@ async def status_open(request: Request) -> Reply:
     return Reply.show_form(status_form())
 
 
-@router.form("status")
+@router.form("status", writes=True)
 async def submit_status(request: Request) -> Reply:
     """Apply the status picked in the form."""
     assert isinstance(request.invocation.action, FormSubmission)

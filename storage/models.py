@@ -175,3 +175,43 @@ class ConversationRef(Base):
     history_thread_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     history_ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class IntakeState(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+
+
+class IntakeItem(Base):
+    """A write command stored before the platform is acknowledged, until it has an outcome.
+
+    `invocation` holds the neutral request (JSON, see bot/core/intake.py) and `reply_to` the
+    transport's own way back to the author (a Slack response_url and channel, a Teams
+    conversation reference), so a later process can finish the work and still tell them.
+    """
+
+    __tablename__ = "intake"
+    __table_args__ = (
+        UniqueConstraint("platform", "account_external_id", "idempotency_key"),
+        Index("ix_intake_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    account_external_id: Mapped[str] = mapped_column(String(128))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    invocation: Mapped[str] = mapped_column(Text)  # JSON
+    reply_to: Mapped[str] = mapped_column(Text, default="{}")  # JSON, the transport's
+    state: Mapped[str] = mapped_column(String(16), default=IntakeState.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state != IntakeState.PENDING.value

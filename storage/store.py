@@ -17,6 +17,7 @@ from storage.repositories import (
     AccountRepository,
     ConnectionRepository,
     ConversationRefRepository,
+    IntakeRepository,
     LedgerRepository,
     LinkRepository,
     MappingRepository,
@@ -38,6 +39,7 @@ class UnitOfWork:
     mappings: MappingRepository
     ledger: LedgerRepository
     refs: ConversationRefRepository
+    intake: IntakeRepository
     slack_tokens: SlackTokenRepository
 
     async def commit(self) -> None:
@@ -63,6 +65,7 @@ class Store:
                 mappings=MappingRepository(session),
                 ledger=LedgerRepository(session),
                 refs=ConversationRefRepository(session),
+                intake=IntakeRepository(session),
                 slack_tokens=SlackTokenRepository(session, self.cipher),
             )
             try:

@@ -8,6 +8,7 @@ import time
 from bot.core.context import Progress, Request, Services
 from bot.core.errors import NotOwner, reply_for
 from bot.core.invocation import (
+    Action,
     ButtonAction,
     Command,
     FormSubmission,
@@ -16,6 +17,7 @@ from bot.core.invocation import (
 )
 from bot.core.reply import Reply
 from bot.core.router import Handler, Router
+from storage.errors import is_unavailable
 from storage.models import Account
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,23 @@ class Dispatcher:
         self.services = services
         self._accounts: dict[tuple[str, str], Account] = {}
 
-    async def handle(self, invocation: Invocation, progress: Progress | None = None) -> Reply:
+    def is_write(self, action: Action) -> bool:
+        """Whether this action sends something to the PSA, so it must be stored before the
+        platform is acknowledged (pure: no I/O, decided from the words and ids alone)."""
+        if isinstance(action, Command):
+            found = self.router.match(action.text)
+            return found is not None and found[0].writes and bool(found[1].strip())
+        if isinstance(action, FormSubmission):
+            return action.form_id in self.router.write_forms
+        if isinstance(action, ButtonAction):
+            return action.action_id in self.router.write_actions
+        return False
+
+    async def handle(
+        self, invocation: Invocation, progress: Progress | None = None, *, durable: bool = False
+    ) -> Reply:
+        """The reply to one invocation; every failure becomes a reply, except, with
+        `durable=True`, a database outage, which is raised so stored work is tried again."""
         started = time.perf_counter()
         outcome = "ok"
         name = "unknown"
@@ -44,6 +62,9 @@ class Dispatcher:
             return reply
         except Exception as exc:
             outcome = "error"
+            if durable and is_unavailable(exc):
+                outcome = "deferred"
+                raise
             return reply_for(exc)
         finally:
             self.services.metrics.inc(

@@ -29,6 +29,7 @@ from psa.errors import (
     ValidationFailed,
 )
 from storage.crypto import CredentialDecryptError
+from storage.errors import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,9 @@ def message_for(exc: BaseException) -> str:
             "The stored ConnectWise credentials can't be decrypted with this server's keys. "
             "The operator should check PSABOT_ENCRYPTION_KEYS, or an owner can reconnect."
         )
+    if is_unavailable(exc):
+        log.warning("database unavailable error=%s", type(exc).__name__)
+        return "psabot's database is not answering right now. Try again in a minute."
     ref = secrets.token_hex(3)
     log.exception("unexpected error ref=%s", ref, exc_info=exc)
     return f"Something went wrong on our side (ref {ref}). It has been logged; try again."

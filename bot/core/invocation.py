@@ -11,7 +11,8 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 class Platform(enum.StrEnum):
@@ -97,6 +98,45 @@ class Invocation:
     action: Action
     idempotency_key: str
     account_name: str = ""
+
+
+_ACTIONS: dict[str, type[Command | FormSubmission | ButtonAction | OptionsQuery]] = {
+    "command": Command,
+    "form": FormSubmission,
+    "button": ButtonAction,
+    "options": OptionsQuery,
+}
+
+
+def to_record(invocation: Invocation) -> dict[str, Any]:
+    """The invocation as plain JSON data (what the intake stores before a platform is acked)."""
+    action = invocation.action
+    kind = next(k for k, t in _ACTIONS.items() if isinstance(action, t))
+    fields = {k: dict(v) if isinstance(v, Mapping) else v for k, v in asdict(action).items()}
+    return {
+        "platform": invocation.platform.value,
+        "account": invocation.account_external_id,
+        "account_name": invocation.account_name,
+        "user": asdict(invocation.user),
+        "conversation": asdict(invocation.conversation),
+        "action": {"kind": kind, **fields},
+        "key": invocation.idempotency_key,
+    }
+
+
+def from_record(data: Mapping[str, Any]) -> Invocation:
+    """The inverse of `to_record`."""
+    action = dict(data["action"])
+    kind = _ACTIONS[action.pop("kind")]
+    return Invocation(
+        platform=Platform(data["platform"]),
+        account_external_id=str(data["account"]),
+        user=ChatUser(**data["user"]),
+        conversation=Conversation(**data["conversation"]),
+        action=kind(**action),
+        idempotency_key=str(data["key"]),
+        account_name=str(data.get("account_name", "")),
+    )
 
 
 USER_REF_RE = re.compile(r"^<@([A-Za-z0-9._:\-]+)(?:\|([^>]*))?>$")

@@ -27,6 +27,7 @@ class CommandSpec:
     handler: Handler
     owner_only: bool = False
     hidden: bool = False
+    writes: bool = False  # with arguments, it sends something to the PSA (durable intake)
 
 
 def _summary(handler: Handler) -> str:
@@ -41,10 +42,20 @@ class Router:
         self.forms: dict[str, Handler] = {}
         self.actions: dict[str, Handler] = {}
         self.options: dict[str, Handler] = {}
+        self.write_forms: set[str] = set()
+        self.write_actions: set[str] = set()
 
     def command(
-        self, words: str, *, usage: str = "", owner_only: bool = False, hidden: bool = False
+        self,
+        words: str,
+        *,
+        usage: str = "",
+        owner_only: bool = False,
+        hidden: bool = False,
+        writes: bool = False,
     ) -> Callable[[Handler], Handler]:
+        """Register a command; `writes=True` when, given arguments, it posts to the PSA."""
+
         def register(handler: Handler) -> Handler:
             self.commands.append(
                 CommandSpec(
@@ -54,22 +65,27 @@ class Router:
                     handler=handler,
                     owner_only=owner_only,
                     hidden=hidden,
+                    writes=writes,
                 )
             )
             return handler
 
         return register
 
-    def form(self, form_id: str) -> Callable[[Handler], Handler]:
+    def form(self, form_id: str, *, writes: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.forms[form_id] = handler
+            if writes:
+                self.write_forms.add(form_id)
             return handler
 
         return register
 
-    def action(self, action_id: str) -> Callable[[Handler], Handler]:
+    def action(self, action_id: str, *, writes: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.actions[action_id] = handler
+            if writes:
+                self.write_actions.add(action_id)
             return handler
 
         return register
@@ -95,6 +111,8 @@ class Router:
                 if clash:
                     raise ValueError(f"{router.name} registers {sorted(clash)} again")
                 table.update(theirs)
+            self.write_forms |= router.write_forms
+            self.write_actions |= router.write_actions
 
     def match(self, text: str) -> tuple[CommandSpec, str] | None:
         """The command the text starts with (longest words first) and the raw rest."""

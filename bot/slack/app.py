@@ -87,9 +87,14 @@ class SlackService:
             authorize=self.authorize,  # type: ignore[arg-type]  # an AsyncAuthorize is accepted too
             # Socket Mode requests arrive over an authenticated websocket, not signed HTTP.
             request_verification_enabled=settings.slack_signing_secret is not None,
+            # Listeners store a write, ack and hand the rest to our own worker, so bolt may
+            # answer as soon as they return (instead of polling for the ack every 10 ms).
+            process_before_response=True,
         )
         self._clients: dict[str, AsyncWebClient] = {}
-        self.transport = SlackTransport(self.app, runtime.dispatcher, self.client_for)
+        self.transport = SlackTransport(
+            self.app, runtime.dispatcher, self.client_for, runtime.intake
+        )
         runtime.services.events.subscribe(HistoryThreads(runtime.store, self.client_for))
         self.socket: AsyncSocketModeHandler | None = None
 

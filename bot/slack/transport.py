@@ -25,6 +25,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.dispatch import Dispatcher
 from bot.core.errors import reply_for
+from bot.core.intake import (
+    Accepted,
+    Intake,
+    IntakeUnavailable,
+    Progress,
+    Stored,
+    not_recorded,
+)
 from bot.core.invocation import (
     Action,
     ButtonAction,
@@ -60,19 +68,36 @@ WORKING = {
 
 ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
 OptionsKey = tuple[str, str, str, str, str]
+RESPONSE_URL_LIFETIME = 25 * 60.0  # seconds; Slack honours a response_url for 30 minutes
+ALREADY_HANDLED = "This request was already handled; nothing was posted twice."
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 class SlackTransport:
-    def __init__(self, app: AsyncApp, dispatcher: Dispatcher, client_for: ClientFor) -> None:
+    platform = Platform.SLACK
+
+    def __init__(
+        self, app: AsyncApp, dispatcher: Dispatcher, client_for: ClientFor, intake: Intake
+    ) -> None:
         self.app = app
         self.dispatcher = dispatcher
         self.client_for = client_for
+        self.intake = intake
+        intake.register(self)
         self.users = UserDirectory()
         self.metadata = MetadataCodec()
         self.responder = Responder(self.metadata)
         self._tasks: set[asyncio.Task[None]] = set()
         self._workers = asyncio.Semaphore(MAX_CONCURRENT_WORK)
         self._options: dict[OptionsKey, tuple[float, list[dict[str, Any]]]] = {}
+        self._targets: dict[int, ReplyTarget] = {}
         self._register()
 
     # -- background work ----------------------------------------------------------------------
@@ -154,50 +179,202 @@ class SlackTransport:
             team_id=team_id, user_id=user_id, client=await self.client_for(team_id), **where
         )
 
+    # -- durable writes: stored before the ack, finished from the stored row -------------------
+
+    def _draft(
+        self,
+        team_id: str,
+        user_id: str,
+        user_name: str,
+        channel_id: str,
+        thread_ts: str | None,
+        action: Action,
+        key: str,
+    ) -> Invocation:
+        """An Invocation from the payload alone; user details are looked up after the ack."""
+        return Invocation(
+            platform=Platform.SLACK,
+            account_external_id=team_id,
+            user=ChatUser(id=user_id, name=user_name),
+            conversation=Conversation(channel_id or f"D-{user_id}", thread_ts),
+            action=action,
+            idempotency_key=key,
+        )
+
+    async def _store(self, draft: Invocation, reply_to: dict[str, Any]) -> Accepted | None:
+        """Store a write before the ack; None (and nothing stored) when the database can't."""
+        try:
+            return await self.intake.accept(draft, reply_to, self.intake.user_text(draft.action))
+        except IntakeUnavailable:
+            return None
+
+    def _go(self, accepted: Accepted) -> None:
+        if accepted.fresh:
+            self.spawn(self.intake.process(accepted))
+
+    async def resolve(self, item: Stored) -> tuple[Invocation, Progress | None]:
+        """IntakeTransport: the stored draft with the user looked up, and a progress callback."""
+        where = item.reply_to
+        age = (self.intake.clock() - item.created_at).total_seconds()
+        target = await self._target(
+            item.draft.account_external_id,
+            item.draft.user.id,
+            channel_id=_text(where.get("channel_id")),
+            thread_ts=where.get("thread_ts") or None,
+            # a response_url dies after 30 minutes, a trigger_id after 3 seconds
+            response_url=where.get("response_url") if age < RESPONSE_URL_LIFETIME else None,
+            trigger_id=None if item.resumed else where.get("trigger_id"),
+        )
+        self._targets[item.id] = target
+        draft = item.draft
+        action = draft.action
+        if isinstance(action, FormSubmission) and action.form_id == "post_message":
+            action = FormSubmission(
+                action.form_id, await self._message_values(target, dict(action.values))
+            )
+        invocation = await self._invocation(
+            target, action, draft.idempotency_key, fallback_name=draft.user.name
+        )
+        view_id = _text(where.get("view_id"))
+        if view_id:
+            title = _text(where.get("title")) or "psabot"
+
+            async def view_progress(text: str) -> None:
+                await self._update_view(target.client, view_id, blocks.progress_view(title, text))
+
+            return invocation, view_progress
+
+        async def progress(text: str) -> None:
+            await self.responder.progress(target, text)
+
+        return invocation, progress
+
+    async def deliver(self, item: Stored, reply: Reply) -> None:
+        """IntakeTransport: the outcome to its author (the modal, response_url, or the chat API)."""
+        target = self._targets.pop(item.id, None)
+        if target is None:  # resolve failed before a target existed
+            where = item.reply_to
+            target = await self._target(
+                item.draft.account_external_id,
+                item.draft.user.id,
+                channel_id=_text(where.get("channel_id")),
+                thread_ts=where.get("thread_ts"),
+            )
+        view_id = _text(item.reply_to.get("view_id"))
+        if view_id:
+            await self._finish_view(target, view_id, _text(item.reply_to.get("title")), reply)
+            return
+        await self.responder.deliver(target, reply)
+
     # -- slash command ------------------------------------------------------------------------
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        self.spawn(self._command(body))
-
-    async def _command(self, body: dict[str, Any]) -> None:
-        target = await self._target(
-            str(body.get("team_id", "")),
-            str(body.get("user_id", "")),
-            channel_id=str(body.get("channel_id", "")),
-            response_url=body.get("response_url"),
-            trigger_id=body.get("trigger_id"),
-        )
+        text = from_slack(_text(body.get("text")))
         # Slack repeats a request it thinks timed out with the same trigger_id: same key.
-        key = f"slack:cmd:{body.get('trigger_id') or secrets.token_hex(8)}"
-        text = from_slack(str(body.get("text", "")))
-        await self._run(target, Command(text), key, str(body.get("user_name", "")))
+        key = f"slack:cmd:{_text(body.get('trigger_id')) or secrets.token_hex(8)}"
+        if not self.dispatcher.is_write(Command(text)):
+            await ack()
+            self.spawn(self._command(body, text, key))
+            return
+        team_id, user_id = _text(body.get("team_id")), _text(body.get("user_id"))
+        channel_id = _text(body.get("channel_id"))
+        draft = self._draft(
+            team_id, user_id, _text(body.get("user_name")), channel_id, None, Command(text), key
+        )
+        accepted = await self._store(
+            draft,
+            {
+                "channel_id": channel_id,
+                "response_url": _text(body.get("response_url")) or None,
+                "trigger_id": _text(body.get("trigger_id")) or None,
+            },
+        )
+        if accepted is None:
+            await self._ack_reply(ack, not_recorded(self.intake.user_text(Command(text))))
+            return
+        if not accepted.fresh and accepted.finished:
+            await self._ack_reply(ack, Reply.info(ALREADY_HANDLED))
+            return
+        await ack()
+        self._go(accepted)
+
+    async def _ack_reply(self, ack: AsyncAck, reply: Reply) -> None:
+        text, body = blocks.reply_blocks(reply)
+        await ack(text=text, blocks=body, response_type="ephemeral")
+
+    async def _command(self, body: dict[str, Any], text: str, key: str) -> None:
+        target = await self._target(
+            _text(body.get("team_id")),
+            _text(body.get("user_id")),
+            channel_id=_text(body.get("channel_id")),
+            response_url=_text(body.get("response_url")) or None,
+            trigger_id=_text(body.get("trigger_id")) or None,
+        )
+        await self._run(target, Command(text), key, _text(body.get("user_name")))
 
     # -- modals -------------------------------------------------------------------------------
 
     async def _on_view_submission(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        view = body.get("view") or {}
-        form_id = str(view.get("callback_id", ""))
-        await ack(
-            response_action="update",
-            view=blocks.progress_view(
-                str((view.get("title") or {}).get("text", "psabot")),
-                WORKING.get(form_id, "Working on it…"),
-            ),
+        view = _dict(body.get("view"))
+        form_id = _text(view.get("callback_id"))
+        title = _text(_dict(view.get("title")).get("text")) or "psabot"
+        working_view = blocks.progress_view(title, WORKING.get(form_id, "Working on it…"))
+        meta = self.metadata.decode(_text(view.get("private_metadata")))
+        submission = FormSubmission(
+            form_id, values=blocks.submitted_values(view), metadata=meta.form
         )
-        self.spawn(self._submission(body))
+        if meta.expired or not self.dispatcher.is_write(submission):
+            await ack(response_action="update", view=working_view)
+            self.spawn(self._submission(body))
+            return
+        view_id = _text(view.get("id"))
+        team_id = _text(_dict(body.get("team")).get("id")) or _text(view.get("team_id"))
+        user = _dict(body.get("user"))
+        # The same view state submitted twice (a double click, a retry) is one request.
+        key = f"slack:view:{view_id}:{_text(view.get('hash'))}"
+        draft = self._draft(
+            team_id,
+            _text(user.get("id")),
+            _text(user.get("name")),
+            meta.channel_id,
+            meta.thread_ts,
+            submission,
+            key,
+        )
+        accepted = await self._store(
+            draft,
+            {
+                "channel_id": meta.channel_id,
+                "thread_ts": meta.thread_ts,
+                "response_url": meta.response_url,
+                "view_id": view_id,
+                "title": title,
+            },
+        )
+        if accepted is None:
+            reply = not_recorded(self.intake.user_text(submission))
+            await ack(response_action="update", view=blocks.result_view(title, reply))
+            return
+        if not accepted.fresh and accepted.finished:
+            await ack(
+                response_action="update",
+                view=blocks.result_view(title, Reply.info(ALREADY_HANDLED)),
+            )
+            return
+        await ack(response_action="update", view=working_view)
+        self._go(accepted)
 
     async def _submission(self, body: dict[str, Any]) -> None:
-        view = body.get("view") or {}
-        title = str((view.get("title") or {}).get("text", "psabot"))
-        view_id = str(view.get("id", ""))
-        team_id = str((body.get("team") or {}).get("id") or view.get("team_id", ""))
+        view = _dict(body.get("view"))
+        title = _text(_dict(view.get("title")).get("text")) or "psabot"
+        view_id = _text(view.get("id"))
+        team_id = _text(_dict(body.get("team")).get("id")) or _text(view.get("team_id"))
         client = await self.client_for(team_id)
         try:
-            meta = self.metadata.decode(str(view.get("private_metadata", "")))
+            meta = self.metadata.decode(_text(view.get("private_metadata")))
             target = ReplyTarget(
                 team_id=team_id,
-                user_id=str((body.get("user") or {}).get("id", "")),
+                user_id=_text(_dict(body.get("user")).get("id")),
                 client=client,
                 channel_id=meta.channel_id,
                 thread_ts=meta.thread_ts,
@@ -207,10 +384,9 @@ class SlackTransport:
                 reply = Reply.warning("This form expired (psabot restarted); run it again.")
                 await self._update_view(client, view_id, blocks.result_view(title, reply))
                 return
-            # The same view state submitted twice (a double click, a retry) is one request.
-            key = f"slack:view:{view_id}:{view.get('hash', '')}"
+            key = f"slack:view:{view_id}:{_text(view.get('hash'))}"
             submission = FormSubmission(
-                str(view.get("callback_id", "")),
+                _text(view.get("callback_id")),
                 values=blocks.submitted_values(view),
                 metadata=meta.form,
             )
@@ -223,13 +399,19 @@ class SlackTransport:
         except Exception as exc:  # the modal must never stay on "Working on it…"
             await self._update_view(client, view_id, blocks.result_view(title, reply_for(exc)))
             return
+        await self._finish_view(target, view_id, title, reply)
+
+    async def _finish_view(
+        self, target: ReplyTarget, view_id: str, title: str, reply: Reply
+    ) -> None:
+        """The modal shows the form again (with its errors) or the result, also posted."""
         if reply.form is not None:
             view_out = blocks.form_view(
                 reply.form, self.responder.modal_context(target, reply.form)
             )
-            await self._update_view(client, view_id, view_out)
+            await self._update_view(target.client, view_id, view_out)
             return
-        await self._update_view(client, view_id, blocks.result_view(title, reply))
+        await self._update_view(target.client, view_id, blocks.result_view(title, reply))
         await self.responder.post(target, reply)
 
     async def _update_view(self, client: AsyncWebClient, view_id: str, view: blocks.View) -> None:
@@ -252,17 +434,17 @@ class SlackTransport:
         await ack(options=options)
 
     async def _options_for(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        meta = self.metadata.decode(str((body.get("view") or {}).get("private_metadata", "")))
-        source = meta.sources.get(str(body.get("action_id", "")), "")
-        team_id = str((body.get("team") or {}).get("id", ""))
-        query = str(body.get("value", ""))
+        meta = self.metadata.decode(_text(_dict(body.get("view")).get("private_metadata")))
+        source = meta.sources.get(_text(body.get("action_id")), "")
+        team_id = _text(_dict(body.get("team")).get("id"))
+        query = _text(body.get("value"))
         key = (team_id, source, query.strip().casefold(), meta.channel_id, meta.thread_ts or "")
         cached = self._options.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         target = await self._target(
             team_id,
-            str((body.get("user") or {}).get("id", "")),
+            _text(_dict(body.get("user")).get("id")),
             channel_id=meta.channel_id,
             thread_ts=meta.thread_ts,
         )
@@ -278,66 +460,119 @@ class SlackTransport:
     # -- the "Post to ticket" message shortcut ------------------------------------------------
 
     async def _on_shortcut(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        self.spawn(self._shortcut(body))
-
-    async def _shortcut(self, body: dict[str, Any]) -> None:
-        message = body.get("message") or {}
-        target = await self._target(
-            str((body.get("team") or {}).get("id", "")),
-            str((body.get("user") or {}).get("id", "")),
-            channel_id=str((body.get("channel") or {}).get("id", "")),
-            thread_ts=message.get("thread_ts"),
-            response_url=body.get("response_url"),
-            trigger_id=body.get("trigger_id"),
+        message = _dict(body.get("message"))
+        team_id = _text(_dict(body.get("team")).get("id"))
+        user = _dict(body.get("user"))
+        channel_id = _text(_dict(body.get("channel")).get("id"))
+        thread_ts = _text(message.get("thread_ts")) or None
+        values = {
+            "text": from_slack(_text(message.get("text"))),
+            "author_id": _text(message.get("user")),
+            "ts": _text(body.get("message_ts")) or _text(message.get("ts")),
+        }
+        key = f"slack:sc:{_text(body.get('trigger_id')) or secrets.token_hex(8)}"
+        action = FormSubmission("post_message", values=values)
+        draft = self._draft(
+            team_id,
+            _text(user.get("id")),
+            _text(user.get("name")),
+            channel_id,
+            thread_ts,
+            action,
+            key,
         )
+        reply_to = {
+            "channel_id": channel_id,
+            "thread_ts": thread_ts,
+            "response_url": _text(body.get("response_url")) or None,
+            "trigger_id": _text(body.get("trigger_id")) or None,
+        }
+        accepted = await self._store(draft, reply_to)
+        await ack()
+        if accepted is None:  # a shortcut's ack carries no message: say it right after
+            target = await self._target(
+                team_id,
+                _text(user.get("id")),
+                channel_id=channel_id,
+                thread_ts=thread_ts,
+                response_url=reply_to["response_url"],
+            )
+            self.spawn(self.responder.deliver(target, not_recorded(values["text"])))
+            return
+        self._go(accepted)
+
+    async def _message_values(self, target: ReplyTarget, values: dict[str, str]) -> dict[str, str]:
+        """The shortcut's message with its author's name and permalink (looked up after ack)."""
         author = ""
-        if message.get("user"):
-            found = await self.users.lookup(target.client, target.team_id, str(message["user"]))
+        if values.get("author_id"):
+            found = await self.users.lookup(target.client, target.team_id, values["author_id"])
             author = found.name
         permalink = ""
-        ts = str(body.get("message_ts") or message.get("ts") or "")
         try:
-            link = await target.client.chat_getPermalink(channel=target.channel_id, message_ts=ts)
+            link = await target.client.chat_getPermalink(
+                channel=target.channel_id, message_ts=values.get("ts", "")
+            )
             permalink = str(link.get("permalink") or "")
         except SlackApiError as exc:
             log.info("chat.getPermalink failed error=%s", exc.response.get("error"))
-        values = {
-            "text": from_slack(str(message.get("text", ""))),
-            "author": author,
-            "permalink": permalink,
-        }
-        key = f"slack:sc:{body.get('trigger_id') or secrets.token_hex(8)}"
-        await self._run(target, FormSubmission("post_message", values=values), key)
+        return {"text": values.get("text", ""), "author": author, "permalink": permalink}
 
     # -- buttons ------------------------------------------------------------------------------
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        action = (body.get("actions") or [{}])[0]
-        action_id = str(action.get("action_id", ""))
-        if action.get("type") != "button" or action_id.startswith(blocks.URL_ACTION):
-            return  # selects inside modals and link buttons need no work
-        if (body.get("container") or {}).get("type") == "view":
-            return  # modals carry only link buttons
-        value = str(action.get("value", ""))
-        self.spawn(self._button(body, blocks.action_of(action_id), "" if value == "-" else value))
-
-    async def _button(self, body: dict[str, Any], action_id: str, value: str) -> None:
-        container = body.get("container") or {}
-        message = body.get("message") or {}
-        target = await self._target(
-            str((body.get("team") or {}).get("id", "")),
-            str((body.get("user") or {}).get("id", "")),
-            channel_id=str(
-                container.get("channel_id") or (body.get("channel") or {}).get("id") or ""
-            ),
-            thread_ts=container.get("thread_ts") or message.get("thread_ts"),
-            response_url=body.get("response_url"),
-            trigger_id=body.get("trigger_id"),
+        actions = body.get("actions")
+        action = _dict(actions[0]) if isinstance(actions, list) and actions else {}
+        action_id = _text(action.get("action_id"))
+        container = _dict(body.get("container"))
+        if (
+            action.get("type") != "button"
+            or action_id.startswith(blocks.URL_ACTION)
+            or container.get("type") == "view"  # modals carry only link buttons
+        ):
+            await ack()  # selects inside modals and link buttons need no work
+            return
+        value = _text(action.get("value"))
+        pressed = ButtonAction(blocks.action_of(action_id), "" if value == "-" else value)
+        message = _dict(body.get("message"))
+        team_id = _text(_dict(body.get("team")).get("id"))
+        user = _dict(body.get("user"))
+        channel_id = _text(container.get("channel_id")) or _text(
+            _dict(body.get("channel")).get("id")
         )
-        key = f"slack:act:{body.get('trigger_id') or secrets.token_hex(8)}"
-        await self._run(target, ButtonAction(action_id, value), key)
+        thread_ts = _text(container.get("thread_ts")) or _text(message.get("thread_ts")) or None
+        key = f"slack:act:{_text(body.get('trigger_id')) or secrets.token_hex(8)}"
+        where = {
+            "channel_id": channel_id,
+            "thread_ts": thread_ts,
+            "response_url": _text(body.get("response_url")) or None,
+            "trigger_id": _text(body.get("trigger_id")) or None,
+        }
+        if not self.dispatcher.is_write(pressed):
+            await ack()
+            self.spawn(self._button(team_id, _text(user.get("id")), where, pressed, key))
+            return
+        draft = self._draft(
+            team_id,
+            _text(user.get("id")),
+            _text(user.get("name")),
+            channel_id,
+            thread_ts,
+            pressed,
+            key,
+        )
+        accepted = await self._store(draft, where)
+        await ack()
+        if accepted is None:
+            target = await self._target(team_id, _text(user.get("id")), **where)
+            self.spawn(self.responder.deliver(target, not_recorded("")))
+            return
+        self._go(accepted)
+
+    async def _button(
+        self, team_id: str, user_id: str, where: dict[str, Any], pressed: ButtonAction, key: str
+    ) -> None:
+        target = await self._target(team_id, user_id, **where)
+        await self._run(target, pressed, key)
 
     # -- App Home -----------------------------------------------------------------------------
 

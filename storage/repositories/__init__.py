@@ -2,6 +2,7 @@
 
 from storage.repositories.accounts import AccountRepository, OwnerRepository
 from storage.repositories.connections import ConnectionRepository
+from storage.repositories.intake import IntakeRepository, NewIntake
 from storage.repositories.ledger import LedgerRepository, NewPost
 from storage.repositories.links import LinkRepository
 from storage.repositories.mappings import MappingRepository
@@ -11,9 +12,11 @@ __all__ = [
     "AccountRepository",
     "ConnectionRepository",
     "ConversationRefRepository",
+    "IntakeRepository",
     "LedgerRepository",
     "LinkRepository",
     "MappingRepository",
+    "NewIntake",
     "NewPost",
     "OwnerRepository",
 ]

@@ -1,0 +1,219 @@
+"""The intake: write commands stored in one short transaction before the platform is acked.
+
+A transport records the row (already claimed by the process that will work on it) and only
+then acknowledges the chat platform; the row stays `pending` until its command has an outcome
+that was handed to its author. Claims are leases like the ledger's (owner token + expiry): a
+process that dies leaves the row to be claimed again once its lease runs out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.models import IntakeItem, IntakeState
+
+
+@dataclass(frozen=True)
+class NewIntake:
+    platform: str
+    account_external_id: str
+    idempotency_key: str
+    invocation: str  # JSON
+    reply_to: str  # JSON
+
+
+class IntakeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(
+        self, item: NewIntake, now: datetime, owner: str, lease: timedelta
+    ) -> tuple[IntakeItem, bool]:
+        """(row, True) for a new row claimed by `owner`; (the first row, False) for a repeat."""
+        row = IntakeItem(
+            platform=item.platform,
+            account_external_id=item.account_external_id[:128],
+            idempotency_key=item.idempotency_key[:200],
+            invocation=item.invocation,
+            reply_to=item.reply_to,
+            state=IntakeState.PENDING.value,
+            attempts=1,
+            lease_owner=owner,
+            lease_until=now + lease,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            first = await self.find(item.platform, item.account_external_id, item.idempotency_key)
+            if first is None:  # pragma: no cover - a unique violation names an existing row
+                raise
+            return first, False
+        return row, True
+
+    async def find(
+        self, platform: str, account_external_id: str, idempotency_key: str
+    ) -> IntakeItem | None:
+        result = await self.session.execute(
+            select(IntakeItem).where(
+                IntakeItem.platform == platform,
+                IntakeItem.account_external_id == account_external_id[:128],
+                IntakeItem.idempotency_key == idempotency_key[:200],
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def get(self, item_id: int) -> IntakeItem | None:
+        result = await self.session.execute(
+            select(IntakeItem)
+            .where(IntakeItem.id == item_id)
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
+    @staticmethod
+    def _claimable(now: datetime, owner: str | None = None) -> ColumnElement[bool]:
+        free = or_(IntakeItem.lease_until.is_(None), IntakeItem.lease_until < now)
+        if owner is not None:
+            free = or_(free, IntakeItem.lease_owner == owner)
+        return and_(IntakeItem.state == IntakeState.PENDING.value, free)
+
+    async def claim(
+        self, item_id: int, owner: str, now: datetime, lease: timedelta, *, renew: str | None = None
+    ) -> bool:
+        """Take (or, with `renew=` the current owner's token, keep) the lease on one row."""
+        result = await self.session.execute(
+            update(IntakeItem)
+            .where(IntakeItem.id == item_id, self._claimable(now, renew))
+            .values(
+                lease_owner=owner,
+                lease_until=now + lease,
+                attempts=IntakeItem.attempts + 1,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def claim_due(
+        self, owner: str, now: datetime, lease: timedelta, platforms: list[str], limit: int
+    ) -> list[IntakeItem]:
+        """Claim up to `limit` due rows of these platforms that no live process holds."""
+        if limit <= 0 or not platforms:
+            return []
+        candidates = (
+            select(IntakeItem.id)
+            .where(
+                self._claimable(now),
+                IntakeItem.next_attempt_at <= now,
+                IntakeItem.platform.in_(platforms),
+            )
+            .order_by(IntakeItem.next_attempt_at, IntakeItem.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list((await self.session.execute(candidates)).scalars())
+        if not ids:
+            return []
+        await self.session.execute(
+            update(IntakeItem)
+            .where(IntakeItem.id.in_(ids), self._claimable(now))
+            .values(
+                lease_owner=owner,
+                lease_until=now + lease,
+                attempts=IntakeItem.attempts + 1,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(
+            select(IntakeItem)
+            .where(IntakeItem.id.in_(ids), IntakeItem.lease_owner == owner)
+            .order_by(IntakeItem.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(result.scalars())
+
+    async def extend(self, item_id: int, owner: str, until: datetime) -> bool:
+        result = await self.session.execute(
+            update(IntakeItem)
+            .where(
+                IntakeItem.id == item_id,
+                IntakeItem.lease_owner == owner,
+                IntakeItem.state == IntakeState.PENDING.value,
+            )
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def finish(self, item_id: int, owner: str, now: datetime) -> bool:
+        result = await self.session.execute(
+            update(IntakeItem)
+            .where(IntakeItem.id == item_id, IntakeItem.lease_owner == owner)
+            .values(
+                state=IntakeState.DONE.value,
+                lease_owner=None,
+                lease_until=None,
+                finished_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def postpone(
+        self, item_id: int, owner: str, next_attempt_at: datetime, error: str, now: datetime
+    ) -> bool:
+        """Give the lease back; the row is tried again at `next_attempt_at`."""
+        result = await self.session.execute(
+            update(IntakeItem)
+            .where(
+                IntakeItem.id == item_id,
+                IntakeItem.lease_owner == owner,
+                IntakeItem.state == IntakeState.PENDING.value,
+            )
+            .values(
+                lease_owner=None,
+                lease_until=None,
+                next_attempt_at=next_attempt_at,
+                last_error=error[:500],
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def purge_done(self, before: datetime, limit: int = 500) -> int:
+        """Forget finished rows older than `before` (they only served to spot repeats)."""
+        ids = list(
+            (
+                await self.session.execute(
+                    select(IntakeItem.id)
+                    .where(
+                        IntakeItem.state == IntakeState.DONE.value,
+                        IntakeItem.finished_at < before,
+                    )
+                    .limit(limit)
+                )
+            ).scalars()
+        )
+        if not ids:
+            return 0
+        await self.session.execute(delete(IntakeItem).where(IntakeItem.id.in_(ids)))
+        return len(ids)
+
+    async def pending_count(self) -> int:
+        result = await self.session.execute(
+            select(func.count()).where(IntakeItem.state == IntakeState.PENDING.value)
+        )
+        return int(result.scalar_one())
