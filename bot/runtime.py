@@ -33,7 +33,8 @@ class SchemaOutOfDate(RuntimeError):
 @dataclass(frozen=True)
 class OutboxTuning:
     lease: timedelta = timedelta(seconds=60)
-    retry_window: timedelta = timedelta(minutes=2)
+    retry_window: timedelta = timedelta(minutes=5)
+    settle_window: timedelta = timedelta(minutes=2)  # > any POST timeout (late commits)
     base_delay: float = 1.0
     max_delay: float = 30.0
     poll_interval: float = 1.0
@@ -104,6 +105,7 @@ class Runtime:
             metrics=metrics,
             lease=tuning.lease,
             retry_window=tuning.retry_window,
+            settle_window=tuning.settle_window,
             base_delay=tuning.base_delay,
             max_delay=tuning.max_delay,
             poll_interval=tuning.poll_interval,

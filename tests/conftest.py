@@ -142,6 +142,7 @@ FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_retry_
 FAST_OUTBOX = OutboxTuning(
     lease=timedelta(seconds=5),
     retry_window=timedelta(seconds=3),
+    settle_window=timedelta(seconds=0.2),
     base_delay=0.02,
     max_delay=0.2,
     poll_interval=0.05,

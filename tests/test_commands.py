@@ -234,7 +234,7 @@ async def test_note_when_connectwise_is_down(linked: Chat, cw_sandbox: SandboxSe
     out = await linked.say("/ticket note Replaced the toner")
     assert "NOT added" in out and "> Replaced the toner" in out
     assert "internal error" in out
-    assert "; trying again in" in out  # progress messages while it retried
+    assert "trying again in" in out  # progress messages while it retried
     history = await linked.say("/ticket history")
     assert "❌ failed" in history
 

@@ -92,6 +92,7 @@ async def test_accepted_then_dropped_then_restart_posts_exactly_once(
     slow = OutboxTuning(
         lease=timedelta(seconds=1),
         retry_window=timedelta(minutes=5),
+        settle_window=timedelta(seconds=0.2),
         base_delay=30.0,
         max_delay=30.0,
         poll_interval=30.0,
@@ -314,6 +315,7 @@ async def test_a_slow_attempt_keeps_its_lease(
     short = OutboxTuning(
         lease=timedelta(seconds=0.3),
         retry_window=timedelta(seconds=20),
+        settle_window=timedelta(seconds=0.2),
         base_delay=0.02,
         max_delay=0.1,
         poll_interval=0.05,

@@ -9,6 +9,18 @@ second time (any attempt after the first, i.e. whenever an earlier attempt may h
 ConnectWise: a timeout, a dropped connection, a process killed mid-request) the worker looks for
 that ref on the ticket and, if it is there, settles the row with that note instead of posting
 again. Status changes are idempotent PATCHes and are simply repeated.
+
+Late commits: ConnectWise may apply a POST well after psabot stopped waiting for it. So after
+an attempt whose outcome is unknown, the look for the ref happens only once that attempt is
+certainly over (its connection closed; for a process that died, its lease ran out) plus a
+settle window longer than any POST timeout; the look is the last thing before posting again.
+A note whose retry window ran out meanwhile gets that one look, and is then settled for sure:
+posted (found) or failed (not there after the window). docs/reliability.md has the residue.
+
+Database outages: a row is settled (posted / failed) with retries for as long as
+`settle_retry_for`, so a note ConnectWise accepted is never reported as failed; if the
+database is gone longer, the row stays claimed, its lease runs out, and the next attempt finds
+the note by its ref.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import secrets
 import socket
@@ -35,6 +48,7 @@ from psa.provider import PSAProvider
 from psa.types import Member, NoteType
 from storage.base import utcnow
 from storage.crypto import CredentialDecryptError
+from storage.errors import is_unavailable
 from storage.models import LedgerKind, LedgerState, PostLedger
 from storage.store import Store
 
@@ -47,6 +61,7 @@ Progress = Callable[[str], Awaitable[None]]
 class _Retry:
     at: datetime
     reason: str
+    then: str = "trying again"
 
 
 @dataclass
@@ -54,6 +69,10 @@ class _Checked:
     """Whether this attempt established that no earlier attempt's note is on the ticket."""
 
     nothing_earlier: bool = False
+
+
+class _PastWindow(Exception):
+    """The retry window ran out and the settle look found no earlier note: it failed."""
 
 
 RETRY_REASONS = {
@@ -72,7 +91,9 @@ class Outbox:
         metrics: Metrics | None = None,
         worker_id: str | None = None,
         lease: timedelta = timedelta(seconds=60),
-        retry_window: timedelta = timedelta(minutes=2),
+        retry_window: timedelta = timedelta(minutes=5),
+        settle_window: timedelta = timedelta(minutes=2),
+        settle_retry_for: timedelta = timedelta(minutes=5),
         base_delay: float = 1.0,
         max_delay: float = 30.0,
         poll_interval: float = 1.0,
@@ -87,11 +108,14 @@ class Outbox:
         self.worker_id = worker_id or f"{socket.gethostname()[:30]}-{uuid.uuid4().hex[:8]}"
         self.lease = lease
         self.retry_window = retry_window
+        self.settle_window = settle_window
+        self.settle_retry_for = settle_retry_for
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.poll_interval = poll_interval
         self._clock = clock
-        self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self._running: set[asyncio.Task[None]] = set()
         self.batch_size = batch_size
         self._settled: dict[int, asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
@@ -130,7 +154,11 @@ class Outbox:
             if row is None:
                 async with self.store.unit() as uow:
                     row = await uow.ledger.claim(
-                        ledger_id, self._token(), self._clock(), self.lease
+                        ledger_id,
+                        self._token(),
+                        self._clock(),
+                        self.lease,
+                        orphan_settle=self.settle_window,
                     )
                 if row is None:
                     return await self._wait_for_other(ledger_id)
@@ -140,7 +168,7 @@ class Outbox:
             row = None
             wait = max(0.0, (result.at - self._clock()).total_seconds())
             if progress is not None:
-                await progress(f"{result.reason}; trying again in {max(1, round(wait))}s…")
+                await progress(f"{result.reason}; {result.then} in {max(1, round(wait))}s…")
             async with idle():
                 await asyncio.sleep(wait)
 
@@ -179,10 +207,16 @@ class Outbox:
         interval = max(0.05, self.lease.total_seconds() / 3)
         while True:
             await asyncio.sleep(interval)
-            async with self.store.unit() as uow:
-                kept = await uow.ledger.extend_lease(
-                    row.id, row.lease_owner, self._clock() + self.lease
-                )
+            try:
+                async with self.store.unit() as uow:
+                    kept = await uow.ledger.extend_lease(
+                        row.id, row.lease_owner, self._clock() + self.lease
+                    )
+            except Exception as exc:
+                if is_unavailable(exc):
+                    continue  # the attempt goes on; settling waits the outage out
+                log.exception("outbox heartbeat failed ledger_id=%s", row.id)
+                return
             if not kept:
                 log.warning("outbox lost its lease ledger_id=%s", row.id)
                 return
@@ -198,9 +232,15 @@ class Outbox:
                 object_id = await self._send(provider, row, checked)
             except PSAError as exc:
                 return await self._after_failure(row, provider, exc, checked)
+            except _PastWindow:
+                return await self._settle_failed(
+                    row, row.error_kind or "Failed", row.last_error or "it could not be posted"
+                )
             except (UserError, CredentialDecryptError) as exc:
                 return await self._settle_failed(row, type(exc).__name__, message_for(exc))
             except Exception as exc:  # a bug or an unexpected library error: retry, then report
+                if is_unavailable(exc):
+                    raise  # the caller waits the outage out; nothing was decided
                 log.exception("outbox attempt crashed ledger_id=%s", row.id)
                 return await self._after_failure(row, provider, exc, checked)
             return await self._settle_posted(row, provider, object_id)
@@ -234,6 +274,8 @@ class Outbox:
             if earlier is not None:
                 log.info("outbox found earlier note ledger_id=%s note_id=%s", row.id, earlier.id)
                 return str(earlier.id)
+            if self._clock() >= row.give_up_at:
+                raise _PastWindow()
         checked.nothing_earlier = True
         member = None
         if row.member_id is not None:
@@ -249,19 +291,41 @@ class Outbox:
             f"the ticket for “{marker(row.ref)}” before posting it again."
         )
 
+    def _delay(self, row: PostLedger, exc: Exception) -> float:
+        delay = self._backoff(row.attempts)
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            wanted = exc.retry_after
+            cap = self.retry_window.total_seconds()
+            # whatever ConnectWise (or a proxy) sends: never negative, infinite or past the window
+            wanted = cap if not math.isfinite(wanted) else min(max(0.0, wanted), cap)
+            delay = max(delay, wanted)
+        return delay
+
     async def _after_failure(
         self, row: PostLedger, provider: PSAProvider | None, exc: Exception, checked: _Checked
     ) -> Outcome | _Retry:
         now = self._clock()
         retryable = not isinstance(exc, PSAError) or exc.retryable
-        delay = self._backoff(row.attempts)
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            delay = max(delay, exc.retry_after)
-        next_at = now + timedelta(seconds=delay)
+        next_at = now + timedelta(seconds=self._delay(row, exc))
         message = message_for(exc)
         kind = type(exc).__name__
         note = row.kind == LedgerKind.NOTE.value
-        if retryable and next_at < row.give_up_at:
+        # The POST went out and we don't know what became of it: ConnectWise may still apply
+        # it. The next look (and any new POST) waits until it certainly would have.
+        unsure = (
+            note
+            and checked.nothing_earlier
+            and (
+                not isinstance(exc, PSAError)
+                or isinstance(exc, PSATimeout | ConnectionFailed | ServerError)
+            )
+        )
+        if unsure:
+            next_at = max(next_at, now + self.settle_window)
+        if note and row.attempts > 1 and not checked.nothing_earlier and next_at >= row.give_up_at:
+            # The look for an earlier attempt's note itself failed, and time is up: we cannot know.
+            return await self._settle_failed(row, *self._unconfirmed(row, message))
+        if (retryable and next_at < row.give_up_at) or unsure:
             assert row.lease_owner is not None
             async with self.store.unit() as uow:
                 kept = await uow.ledger.reschedule(
@@ -275,29 +339,40 @@ class Outbox:
                 row.id,
                 row.attempts,
                 kind,
-                delay,
+                (next_at - now).total_seconds(),
             )
+            if unsure:
+                return _Retry(
+                    next_at,
+                    "ConnectWise did not confirm the note",
+                    "checking the ticket before trying again",
+                )
             return _Retry(next_at, RETRY_REASONS.get(kind, "ConnectWise did not answer"))
-        if note and row.attempts > 1 and not checked.nothing_earlier:
-            # The look for an earlier attempt's note itself failed: we cannot know.
-            return await self._settle_failed(row, *self._unconfirmed(row, message))
-        ambiguous = isinstance(exc, PSATimeout | ConnectionFailed | ServerError)
-        if retryable and ambiguous and note:
-            # Last look before telling the user it failed: did it land after all?
-            earlier = None
-            if provider is not None:
-                with contextlib.suppress(PSAError):
-                    earlier = await provider.find_note_containing(row.ticket_id, marker(row.ref))
-                    if earlier is None:
-                        return await self._settle_failed(row, kind, message)
-            if earlier is not None:
-                return await self._settle_posted(row, provider, str(earlier.id))
-            return await self._settle_failed(row, *self._unconfirmed(row, message))
         return await self._settle_failed(row, kind, message)
 
     # -- settling -----------------------------------------------------------------------------
 
     async def _settle(
+        self, row: PostLedger, provider: PSAProvider | None, **change: str
+    ) -> Outcome:
+        """Record the outcome; a database outage is waited out (up to `settle_retry_for`)."""
+        deadline = self._clock() + self.settle_retry_for
+        wait = 0.2
+        while True:
+            try:
+                return await self._settle_once(row, provider, **change)
+            except Exception as exc:
+                if not is_unavailable(exc) or self._clock() >= deadline:
+                    raise
+                log.warning(
+                    "outbox cannot record the outcome yet ledger_id=%s error=%s",
+                    row.id,
+                    type(exc).__name__,
+                )
+            await asyncio.sleep(random.uniform(wait / 2, wait))
+            wait = min(5.0, wait * 2)
+
+    async def _settle_once(
         self, row: PostLedger, provider: PSAProvider | None, **change: str
     ) -> Outcome:
         now = self._clock()
@@ -336,29 +411,60 @@ class Outbox:
 
     # -- background worker --------------------------------------------------------------------
 
-    async def run_due_once(self) -> int:
-        """Claim and attempt every row that is due now; returns how many were attempted."""
+    async def run_due_once(self, *, wait: bool = True) -> int:
+        """Claim due rows (as many as there are free slots) and start each as its own task, so
+        one slow row (a ConnectWise that takes minutes) delays no other row or account; with
+        `wait`, return once those attempts are over (the worker loop doesn't wait)."""
+        free = min(self.batch_size, self.concurrency - len(self._running))
+        if free <= 0:
+            return 0
         async with self.store.unit() as uow:
             rows = await uow.ledger.claim_due(
-                self._token(), self._clock(), self.lease, limit=self.batch_size
+                self._token(),
+                self._clock(),
+                self.lease,
+                limit=free,
+                orphan_settle=self.settle_window,
             )
-        if rows:
-            await asyncio.gather(*(self._guarded(r) for r in rows))
+        started = []
+        for row in rows:
+            task = asyncio.create_task(self._guarded(row))
+            self._running.add(task)
+            task.add_done_callback(self._ended)
+            started.append(task)
+        if wait and started:
+            await asyncio.gather(*started, return_exceptions=True)
         return len(rows)
 
     async def _guarded(self, row: PostLedger) -> None:
-        async with self._slots:
+        try:
             await self._attempt(row)
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning("outbox attempt waits for the database ledger_id=%s", row.id)
+            else:
+                log.exception("outbox attempt failed ledger_id=%s", row.id)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._wake.set()
+
+    async def drain(self) -> None:
+        """Wait for the attempts the worker started (tests, shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
 
     async def _loop(self) -> None:
         while True:
             try:
-                while await self.run_due_once():
-                    pass
+                await self.run_due_once(wait=False)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outbox worker pass failed")
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning("outbox worker: database unavailable")
+                else:
+                    log.exception("outbox worker pass failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
@@ -374,3 +480,6 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)

@@ -70,6 +70,7 @@ ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
 OptionsKey = tuple[str, str, str, str, str]
 RESPONSE_URL_LIFETIME = 25 * 60.0  # seconds; Slack honours a response_url for 30 minutes
 ALREADY_HANDLED = "This request was already handled; nothing was posted twice."
+ALREADY_SUBMITTED = "This was already submitted and is on its way; nothing is posted twice."
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -355,11 +356,9 @@ class SlackTransport:
             reply = not_recorded(self.intake.user_text(submission))
             await ack(response_action="update", view=blocks.result_view(title, reply))
             return
-        if not accepted.fresh and accepted.finished:
-            await ack(
-                response_action="update",
-                view=blocks.result_view(title, Reply.info(ALREADY_HANDLED)),
-            )
+        if not accepted.fresh:
+            again = ALREADY_HANDLED if accepted.finished else ALREADY_SUBMITTED
+            await ack(response_action="update", view=blocks.result_view(title, Reply.info(again)))
             return
         await ack(response_action="update", view=working_view)
         self._go(accepted)

@@ -125,13 +125,49 @@ class LedgerRepository:
             or_(PostLedger.lease_until.is_(None), PostLedger.lease_until < now),
         )
 
+    async def _defer_orphans(
+        self, now: datetime, settle: timedelta, ledger_id: int | None = None
+    ) -> None:
+        """Rows whose holder died mid-attempt (lease run out, never given back) wait until that
+        attempt is certainly over (its lease's end) plus `settle`: ConnectWise may still apply
+        a POST it received, so nobody looks for the note, or posts it again, before then."""
+        query = select(PostLedger.id, PostLedger.lease_owner, PostLedger.lease_until).where(
+            PostLedger.state == LedgerState.PENDING.value,
+            PostLedger.lease_owner.is_not(None),
+            PostLedger.lease_until < now,
+        )
+        if ledger_id is not None:
+            query = query.where(PostLedger.id == ledger_id)
+        orphans = (await self.session.execute(query.limit(100))).all()
+        for row_id, owner, until in orphans:
+            assert until is not None  # selected by lease_until < now
+            await self.session.execute(
+                update(PostLedger)
+                .where(PostLedger.id == row_id, PostLedger.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None, next_attempt_at=until + settle)
+                .execution_options(synchronize_session=False)
+            )
+
     async def claim(
-        self, ledger_id: int, owner: str, now: datetime, lease: timedelta
+        self,
+        ledger_id: int,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        *,
+        orphan_settle: timedelta | None = None,
     ) -> PostLedger | None:
-        """Take the lease on one pending row, if nobody holds it; None otherwise."""
+        """Take the lease on one pending row, if nobody holds it and it is due; None otherwise.
+
+        With `orphan_settle`, a row left by a holder that died is first deferred (see
+        `_defer_orphans`)."""
+        due: list[ColumnElement[bool]] = []
+        if orphan_settle is not None:
+            await self._defer_orphans(now, orphan_settle, ledger_id)
+            due.append(PostLedger.next_attempt_at <= now)
         result = await self.session.execute(
             update(PostLedger)
-            .where(PostLedger.id == ledger_id, self._claimable(now))
+            .where(PostLedger.id == ledger_id, self._claimable(now), *due)
             .values(
                 lease_owner=owner,
                 lease_until=now + lease,
@@ -145,9 +181,17 @@ class LedgerRepository:
         return await self.get(ledger_id)
 
     async def claim_due(
-        self, owner: str, now: datetime, lease: timedelta, limit: int = 20
+        self,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int = 20,
+        *,
+        orphan_settle: timedelta | None = None,
     ) -> list[PostLedger]:
         """Claim up to `limit` due rows that no live worker holds."""
+        if orphan_settle is not None:
+            await self._defer_orphans(now, orphan_settle)
         candidates = (
             select(PostLedger.id)
             .where(self._claimable(now), PostLedger.next_attempt_at <= now)
