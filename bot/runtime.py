@@ -92,7 +92,10 @@ class Runtime:
         metrics.counter("psabot_ledger_transitions_total", "Post ledger rows settled, by state")
         store = Store(engine, cipher)
         events = EventBus()
-        tuning = tuning or OutboxTuning()
+        tuning = tuning or OutboxTuning(
+            lease=timedelta(seconds=settings.lease_seconds),
+            settle_window=timedelta(seconds=settings.settle_seconds),
+        )
         holder: list[Services] = []
 
         async def providers(account_id: int) -> PSAProvider:
@@ -127,7 +130,11 @@ class Runtime:
 
         metrics.gauge("psabot_ledger_pending", "Ledger rows not yet settled", pending)
         dispatcher = Dispatcher(root_router(), services)
-        intake = Intake(store, dispatcher, intake_tuning or IntakeTuning())
+        intake = Intake(
+            store,
+            dispatcher,
+            intake_tuning or IntakeTuning(lease=timedelta(seconds=settings.lease_seconds)),
+        )
         return cls(settings, services, dispatcher, intake)
 
     def start(self) -> None:

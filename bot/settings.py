@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     )
     microsoft_app_type: str | None = Field(None, validation_alias=_env("MICROSOFT_APP_TYPE"))
 
+    # How long a claimed write is held by a process that stops answering (then another
+    # process finishes it), and how long after an attempt with an unknown outcome psabot
+    # waits before it looks for the note again or re-posts it (docs/reliability.md).
+    lease_seconds: float = Field(60.0, gt=0, validation_alias=_env("PSABOT_LEASE_SECONDS"))
+    settle_seconds: float = Field(120.0, ge=0, validation_alias=_env("PSABOT_SETTLE_SECONDS"))
+
     @field_validator(
         "database_url",
         "encryption_keys",

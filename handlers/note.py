@@ -11,6 +11,7 @@ from handlers.link import link_form, link_from_form
 from handlers.posting import note_reply, post_through_ledger
 from handlers.status import change_status
 from psa.types import NoteType
+from storage.errors import is_unavailable
 from storage.models import LedgerKind
 
 router = Router("note")
@@ -76,6 +77,13 @@ def note_form(metadata: dict[str, str] | None = None) -> Form:
 async def post_note(request: Request, note_type: NoteType, text: str) -> Reply:
     if not text.strip():
         raise BadArguments("There is nothing to post.", USAGE)
+    if "\x00" in text:
+        # PostgreSQL can't store it and SQLite would: refuse it the same way on both.
+        raise BadArguments(
+            "Your note contains a NUL character (\\0), which can't be stored; "
+            "remove it and post the note again.",
+            USAGE,
+        )
     if len(text) > MAX_NOTE_LENGTH:
         raise BadArguments(
             f"That note is {len(text)} characters; the limit is {MAX_NOTE_LENGTH}.", USAGE
@@ -142,6 +150,8 @@ async def submit_note(request: Request) -> Reply:
         try:
             status_reply = await change_status(request, int(status))
         except Exception as exc:  # the note is posted: say so, and why the status is not
+            if is_unavailable(exc):
+                raise  # stored work: tried again once the database is back
             failed = reply_for(exc)
             status_reply = Reply.error(f"The status was NOT changed: {failed.text}")
         return Reply(

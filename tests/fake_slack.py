@@ -55,6 +55,7 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
     fail: dict[str, str] = field(default_factory=dict)  # method → Slack error to answer
+    delay: dict[str, float] = field(default_factory=dict)  # method → seconds before answering
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
@@ -125,6 +126,8 @@ class FakeSlack:
                 params[key] = json.loads(params[key])
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         await self._record(Call(method, params, token, raw))
+        if method in self.delay:
+            await asyncio.sleep(self.delay[method])
         if method in self.fail:
             return web.json_response({"ok": False, "error": self.fail[method]})
         return web.json_response(self._answer(method, params))
