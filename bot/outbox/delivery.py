@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import random
@@ -116,6 +117,9 @@ class Outbox:
         self._clock = clock
         self.concurrency = concurrency
         self._running: set[asyncio.Task[None]] = set()
+        self._per_account: dict[int, int] = {}  # running background attempts per account
+        # one account's slow ConnectWise may hold at most this many of the worker's slots
+        self.per_account = max(1, concurrency // 4)
         self.batch_size = batch_size
         self._settled: dict[int, asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
@@ -418,6 +422,7 @@ class Outbox:
         free = min(self.batch_size, self.concurrency - len(self._running))
         if free <= 0:
             return 0
+        busy = [a for a, n in self._per_account.items() if n >= self.per_account]
         async with self.store.unit() as uow:
             rows = await uow.ledger.claim_due(
                 self._token(),
@@ -425,12 +430,15 @@ class Outbox:
                 self.lease,
                 limit=free,
                 orphan_settle=self.settle_window,
+                skip_accounts=busy,
+                per_account=self.per_account,
             )
         started = []
         for row in rows:
             task = asyncio.create_task(self._guarded(row))
+            self._per_account[row.account_id] = self._per_account.get(row.account_id, 0) + 1
             self._running.add(task)
-            task.add_done_callback(self._ended)
+            task.add_done_callback(functools.partial(self._ended, row.account_id))
             started.append(task)
         if wait and started:
             await asyncio.gather(*started, return_exceptions=True)
@@ -445,8 +453,13 @@ class Outbox:
             else:
                 log.exception("outbox attempt failed ledger_id=%s", row.id)
 
-    def _ended(self, task: asyncio.Task[None]) -> None:
+    def _ended(self, account_id: int, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
+        left = self._per_account.get(account_id, 1) - 1
+        if left > 0:
+            self._per_account[account_id] = left
+        else:
+            self._per_account.pop(account_id, None)
         self._wake.set()
 
     async def drain(self) -> None:

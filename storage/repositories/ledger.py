@@ -11,6 +11,7 @@ share one database; every claim is also a conditional UPDATE, which keeps SQLite
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -188,17 +189,32 @@ class LedgerRepository:
         limit: int = 20,
         *,
         orphan_settle: timedelta | None = None,
+        skip_accounts: Sequence[int] = (),
+        per_account: int | None = None,
     ) -> list[PostLedger]:
-        """Claim up to `limit` due rows that no live worker holds."""
+        """Claim up to `limit` due rows that no live worker holds: none of `skip_accounts`,
+        and at most `per_account` of any one account (fairness between tenants)."""
         if orphan_settle is not None:
             await self._defer_orphans(now, orphan_settle)
-        candidates = (
-            select(PostLedger.id)
-            .where(self._claimable(now), PostLedger.next_attempt_at <= now)
-            .order_by(PostLedger.next_attempt_at, PostLedger.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        due = [self._claimable(now), PostLedger.next_attempt_at <= now]
+        if skip_accounts:
+            due.append(PostLedger.account_id.not_in(list(skip_accounts)))
+        order = (PostLedger.next_attempt_at, PostLedger.id)
+        candidates = select(PostLedger.id).where(*due)
+        if per_account is not None:
+            ranked = (
+                select(
+                    PostLedger.id,
+                    func.row_number()
+                    .over(partition_by=PostLedger.account_id, order_by=order)
+                    .label("rank"),
+                )
+                .where(*due)
+                .subquery()
+            )
+            fair = select(ranked.c.id).where(ranked.c.rank <= per_account)
+            candidates = select(PostLedger.id).where(PostLedger.id.in_(fair))
+        candidates = candidates.order_by(*order).limit(limit).with_for_update(skip_locked=True)
         ids = list((await self.session.execute(candidates)).scalars())
         if not ids:
             return []
