@@ -417,3 +417,17 @@ async def test_stored_keys_never_follow_a_changed_site(
     assert "Enter the keys again: the site or company changed" in out
     assert "Could not reach" not in out  # nothing was sent to the new site
     assert "127.0.0.1" in await chat.say("/ticket settings")  # unchanged
+
+
+async def test_a_nul_character_is_refused_alike_on_sqlite_and_postgresql(
+    runtime: Runtime, cw_sandbox: SandboxServer
+) -> None:
+    """PostgreSQL can't store NUL, SQLite can: both refuse it before anything is stored."""
+    await connect_account(runtime, cw_sandbox)
+    chat = Chat(runtime)
+    assert "Linked" in await chat.say(f"/ticket link {OPEN_TICKET_ID}")
+    assert "jdoe" in await chat.say("/ticket map me")
+    out = await chat.say("/ticket note Toner\x00replaced")
+    assert "NUL character" in out and "remove it" in out
+    assert not any("Toner" in n["text"] for n in cw_sandbox.state.notes_for(OPEN_TICKET_ID))
+    assert "Toner" not in await chat.say("/ticket history")  # no ledger row either
