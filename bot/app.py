@@ -30,8 +30,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    text = await request.app[RUNTIME].metrics.render()
-    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+    body = await request.app[RUNTIME].metrics.render()
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
 
 def create_app(

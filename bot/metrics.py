@@ -1,52 +1,45 @@
-"""A small Prometheus text-format registry: labelled counters and gauges read at scrape time."""
+"""Prometheus metrics of one process (prometheus_client), with gauges read at scrape time."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 GaugeReader = Callable[[], Awaitable[float]]
 
 
-def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
-    if not pairs:
-        return ""
-    inner = ",".join(
-        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for k, v in pairs
-    )
-    return "{" + inner + "}"
-
-
 class Metrics:
-    def __init__(self) -> None:
-        self._help: dict[str, tuple[str, str]] = {}
-        self._counters: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
-        self._gauges: dict[str, GaugeReader] = {}
+    """A registry of this process's own (never the global one, so tests and runtimes don't
+    share series). Counters are declared with their label names, then incremented by name;
+    a gauge is read by its async reader whenever /metrics is scraped."""
 
-    def counter(self, name: str, help_text: str) -> None:
-        self._help[name] = ("counter", help_text)
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._counters: dict[str, Counter] = {}
+        self._gauges: dict[str, tuple[Gauge, GaugeReader]] = {}
+
+    def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+        self._counters[name] = Counter(
+            name, help_text, labelnames=tuple(labels), registry=self.registry
+        )
 
     def gauge(self, name: str, help_text: str, reader: GaugeReader) -> None:
-        self._help[name] = ("gauge", help_text)
-        self._gauges[name] = reader
+        self._gauges[name] = (Gauge(name, help_text, registry=self.registry), reader)
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        series = self._counters[name]
-        series[key] = series.get(key, 0.0) + amount
+        counter = self._counters[name]
+        (counter.labels(**labels) if labels else counter).inc(amount)
 
     def value(self, name: str, **labels: str) -> float:
-        return self._counters.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
+        sample = name if name.endswith("_total") else f"{name}_total"
+        found = self.registry.get_sample_value(sample, labels or None)
+        return float(found or 0.0)
 
-    async def render(self) -> str:
-        lines: list[str] = []
-        for name, (kind, help_text) in sorted(self._help.items()):
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {kind}")
-            if kind == "gauge":
-                lines.append(f"{name} {await self._gauges[name]()}")
-                continue
-            for labels, value in sorted(self._counters.get(name, {}).items()):
-                lines.append(f"{name}{_labels(labels)} {value}")
-        return "\n".join(lines) + "\n"
+    async def render(self) -> bytes:
+        for gauge, reader in self._gauges.values():
+            try:
+                gauge.set(await reader())
+            except Exception:  # the database being away must not break the scrape
+                gauge.set(float("nan"))
+        return generate_latest(self.registry)

@@ -88,8 +88,16 @@ class Runtime:
             raise
         hosts = HostPolicy([*settings.allowed_hosts, *extra_allowed_hosts])
         metrics = Metrics()
-        metrics.counter("psabot_commands_total", "Chat commands handled, by platform and outcome")
-        metrics.counter("psabot_ledger_transitions_total", "Post ledger rows settled, by state")
+        metrics.counter(
+            "psabot_commands_total",
+            "Chat commands handled, by platform and outcome",
+            ("platform", "command", "outcome"),
+        )
+        metrics.counter(
+            "psabot_ledger_transitions_total",
+            "Post ledger rows settled, by state",
+            ("kind", "state"),
+        )
         store = Store(engine, cipher)
         events = EventBus()
         tuning = tuning or OutboxTuning(
@@ -129,6 +137,12 @@ class Runtime:
                 return float(await uow.ledger.pending_count())
 
         metrics.gauge("psabot_ledger_pending", "Ledger rows not yet settled", pending)
+
+        async def stored() -> float:
+            async with store.unit() as uow:
+                return float(await uow.intake.pending_count())
+
+        metrics.gauge("psabot_intake_pending", "Stored writes not yet finished", stored)
         dispatcher = Dispatcher(root_router(), services)
         intake = Intake(
             store,

@@ -80,7 +80,7 @@ async def test_serve_starts_with_no_configuration(tmp_path: Path) -> None:
             async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
                 metrics = await resp.text()
         assert body["status"] == "ok" and body["database"] == "reachable"
-        assert "psabot_ledger_pending 0" in metrics
+        assert "psabot_ledger_pending 0.0" in metrics
         key_file = tmp_path / ".psabot" / "encryption.key"
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         assert (tmp_path / ".psabot" / "psabot.sqlite3").exists()
