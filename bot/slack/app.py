@@ -158,7 +158,11 @@ class SlackService:
         return await to_aiohttp_response(response)
 
     async def _check_body(
-        self, body: dict[str, Any], response: BoltResponse, next_: Callable[[], Awaitable[None]]
+        self,
+        request: AsyncBoltRequest,
+        body: dict[str, Any],
+        response: BoltResponse,
+        next_: Callable[[], Awaitable[None]],
     ) -> BoltResponse:
         """Socket Mode payloads skip the gate: the same shape check, before authorization."""
         try:
@@ -167,7 +171,9 @@ class SlackService:
             self.gate.rejections.log(
                 "malformed_socket", "slack payload rejected reason=%s", exc.reason
             )
-            return BoltResponse(status=400, body=FAILED)
+            # Over Socket Mode an unacknowledged envelope is sent again: ack it, do nothing.
+            ok = request.mode == "socket_mode"
+            return BoltResponse(status=200 if ok else 400, body="" if ok else FAILED)
         await next_()
         return response
 
