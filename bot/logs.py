@@ -12,6 +12,7 @@ DEBUG records, which carry request and response bodies (form submissions, OAuth 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -19,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -79,9 +80,13 @@ secrets = SecretRegistry()
 
 
 def add_settings(settings: BaseModel) -> None:
-    """Register every secret setting (each SecretStr field; each key of a key list)."""
+    """Register every secret setting: each SecretStr field, each key of a key list, and the
+    password of any URL setting (PSABOT_DATABASE_URL)."""
     for name in type(settings).model_fields:
         value = getattr(settings, name, None)
+        if isinstance(value, str) and "://" in value:
+            with contextlib.suppress(ValueError):  # not a URL after all
+                secrets.add(unquote(urlsplit(value).password or ""))
         if isinstance(value, SecretStr):
             raw = value.get_secret_value()
             secrets.add(raw)

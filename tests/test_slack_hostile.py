@@ -51,7 +51,9 @@ async def bot(
     tmp_path: Path,
     cw_sandbox: SandboxServer,
     fake: FakeSlack,
+    caplog: pytest.LogCaptureFixture,
 ) -> AsyncIterator[Bot]:
+    caplog.set_level(logging.DEBUG)  # before the app is built: bolt copies the level then
     async with running_bot(sqlite_url, encryption_key, tmp_path, cw_sandbox, fake) as started:
         yield started
 
@@ -100,8 +102,12 @@ CASES: dict[str, tuple[bytes, str, dict[str, str], int, int]] = {
 
 
 def problems(records: list[logging.LogRecord]) -> list[str]:
-    """Log records that carry a traceback, or more than one line at INFO and above."""
-    found = [r.getMessage() for r in records if r.exc_info or r.exc_text or r.stack_info]
+    """A traceback at INFO and above, or more than one line at INFO and above."""
+    found = [
+        r.getMessage()
+        for r in records
+        if (r.exc_info or r.exc_text or r.stack_info) and r.levelno >= logging.INFO
+    ]
     loud = [r for r in records if r.levelno >= logging.INFO]
     if len(loud) != 1:
         found.append(f"{len(loud)} lines at INFO and above: {[r.getMessage() for r in loud]}")
@@ -160,14 +166,19 @@ async def test_listener_failure_is_400_with_one_line_and_no_traceback(
         raise KeyError("view")  # a listener bug, before its ack
 
     monkeypatch.setattr(SlackTransport, "_on_view_closed", broken)
+    caplog.set_level(logging.DEBUG)
     async with running_bot(sqlite_url, encryption_key, tmp_path, cw_sandbox, fake) as bot:
         payload = load("view_submission.json")
         payload["type"] = "view_closed"
-        caplog.set_level(logging.INFO)
         caplog.clear()
         status, _ = await bot.slack.post_raw(interactive(payload))
         assert status == 400  # bolt alone answers 500 and logs the traceback
         assert problems(caplog.records) == []
+        # At DEBUG the traceback is there for the operator, but nothing of the body.
+        debug = "\n".join(logging.Formatter().format(r) for r in caplog.records)
+        assert "Traceback" in debug
+        for part in (payload["token"], payload["view"]["id"], json.dumps(payload)[:40]):
+            assert part not in debug
 
 
 # -- rate-limited rejection log ---------------------------------------------------------------
@@ -272,12 +283,12 @@ async def test_malformed_socket_mode_payload_is_acked_with_one_line(
     fake: FakeSlack,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     async with running_bot(
         sqlite_url, encryption_key, tmp_path, cw_sandbox, fake, SLACK_APP_TOKEN="xapp-1-socket"
     ):
         payload = load("block_actions.json")
         payload["actions"] = "approve"
-        caplog.set_level(logging.INFO)
         caplog.clear()
         ack = await fake.socket_send(
             {"envelope_id": "env-1", "type": "interactive", "payload": payload}
