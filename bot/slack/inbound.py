@@ -189,9 +189,9 @@ def _check_state(view: Mapping[str, Any]) -> None:
             _field(element, ELEMENT, "payload.view.state.values.<block>.<action>")
 
 
-def validate_context(body: Mapping[str, Any]) -> None:
+def validate_context(body: Mapping[str, Any], path: str = "payload") -> None:
     """The fields every body may carry and bolt reads before any listener runs."""
-    check(body, Shape(optional=CONTEXT))
+    check(body, Shape(optional=CONTEXT), path)
 
 
 def validate_interactive(payload: object) -> dict[str, Any]:
@@ -232,7 +232,7 @@ def validate_event(envelope: object) -> dict[str, Any]:
     shape = ENVELOPES.get(kind)
     if shape is None:
         raise MalformedPayload("event body type is not one psabot handles")
-    validate_context(envelope)
+    validate_context(envelope, "event body")
     check(envelope, shape, "event body")
     return envelope
 
