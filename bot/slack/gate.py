@@ -25,7 +25,10 @@ from bot.slack import inbound
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 256 * 1024  # bytes; Slack's largest payloads (a full modal) are a few tens of KB
+# Bytes. Slack's largest request is a message shortcut on a 40,000-character message: its text
+# twice (text and rich_text blocks), JSON-escaped, then form-encoded: ~80 KB in ASCII, 700 KB in
+# CJK, 1.25 MB in emoji. Memory per request stays bounded by this.
+MAX_BODY = 1536 * 1024
 MAX_SKEW = 5 * 60  # seconds, as Slack documents
 REJECT_LOG_WINDOW = 10.0  # seconds
 READ_CHUNK = 64 * 1024
@@ -52,7 +55,7 @@ BAD_SIGNATURE = Rejected(401, "bad_signature", "The request signature is not val
 
 
 def _too_large(limit: int) -> Rejected:
-    return Rejected(413, "too_large", f"A Slack request must be at most {limit // 1024} KB.")
+    return Rejected(413, "too_large", f"A Slack request must be at most {limit / 2**20:g} MB.")
 
 
 class SlackGate:
