@@ -94,6 +94,7 @@ CASES: dict[str, tuple[bytes, str, dict[str, str], int, int]] = {
     "event without type": (EVENT_NO_TYPE, JSON, {}, 400, 401),
     "command without user": (b"command=%2Fticket&team_id=T111&text=help", FORM, {}, 400, 401),
     "plain text": (b"hello", "text/plain", {}, 400, 401),
+    "form that looks like JSON": (b"{=1&command=%2Fticket", FORM, {}, 400, 401),
     "timestamp abc": (b"command=%2Fticket", FORM, {TS: "abc"}, 401, 401),
     "no headers": (b"command=%2Fticket", FORM, {TS: "", SIG: ""}, 401, 401),
     "stale timestamp": (b"command=%2Fticket", FORM, {TS: STALE}, 401, 401),
@@ -149,6 +150,15 @@ async def test_a_command_mentioning_payload_is_still_a_command(bot: Bot) -> None
     status, _, _ = await bot.slack.command("payload", user=TECH)
     assert status == 200
     await bot.fake.wait_hook(lambda h: "cmd" in h.path)
+
+
+async def test_a_command_form_starting_with_a_brace_is_still_a_command(bot: Bot) -> None:
+    # bolt alone takes a body starting with "{" for JSON and fails with a traceback.
+    body = "%7B=1&" + bot.slack.command_body("help", user=TECH)
+    body = "{" + body[3:]
+    status, _ = await bot.slack.post_raw(body.encode())
+    assert status == 200
+    await bot.fake.wait_hook(lambda h: "/ticket" in hook_text(h))
 
 
 async def test_listener_failure_is_400_with_one_line_and_no_traceback(

@@ -33,7 +33,7 @@ from bot import logs
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack import inbound
-from bot.slack.gate import Rejected, SlackGate
+from bot.slack.gate import Admitted, Rejected, SlackGate
 from bot.slack.history import HistoryThreads
 from bot.slack.oauth import CachedBotAuthorize, EncryptedInstallationStore, installation_store
 from bot.slack.transport import SlackTransport
@@ -140,22 +140,25 @@ class SlackService:
             return web.json_response({"ok": False, "error": FAILED}, status=400)
         if admitted.ssl_check:
             return web.Response(text="")
-        bolt_request = AsyncBoltRequest(
-            body=admitted.raw,
-            query=request.query_string,
-            headers=dict(request.headers),
-        )
-        if bolt_request.body != admitted.body:
-            # bolt reads any form body containing the word "payload" as an interactive one,
-            # which empties `/ticket note the payload arrived`: hand it what the gate parsed.
-            bolt_request.body = admitted.body
-            bolt_request.context = build_async_context(bolt_request.context, admitted.body)
         try:
-            response = await self.app.async_dispatch(bolt_request)
+            response = await self.app.async_dispatch(self._bolt_request(request, admitted))
         except Exception as exc:  # bolt catches listener errors; this is the rest
             self._log_failure(exc)
             return web.json_response({"ok": False, "error": FAILED}, status=400)
         return await to_aiohttp_response(response)
+
+    @staticmethod
+    def _bolt_request(request: web.Request, admitted: Admitted) -> AsyncBoltRequest:
+        # bolt guesses the body's kind from its text (a form body starting with "{" is JSON to
+        # it; one containing the word "payload" is interactive, which empties `/ticket note
+        # the payload arrived`), so it is handed what the gate parsed instead.
+        bolt_request = AsyncBoltRequest(
+            body="", query=request.query_string, headers=dict(request.headers)
+        )
+        bolt_request.raw_body = admitted.raw
+        bolt_request.body = admitted.body
+        bolt_request.context = build_async_context(bolt_request.context, admitted.body)
+        return bolt_request
 
     async def _check_body(
         self,
