@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from bot import logs
 from bot.settings import Settings
 
 log = logging.getLogger("psabot")
@@ -23,6 +24,7 @@ def _configure_logging(level: str) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.install()  # secrets redacted, Slack library bodies dropped, at every level
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,23 +4,36 @@ Single workspace: SLACK_SIGNING_SECRET + SLACK_BOT_TOKEN. Many workspaces: SLACK
 SLACK_CLIENT_SECRET (+ signing secret), with installs stored encrypted in our database.
 Socket Mode in addition when SLACK_APP_TOKEN is set. Unconfigured, `/slack/events` answers 503
 with a message saying what to set.
+
+HTTP requests pass the gate (bot/slack/gate.py: size cap, signature, payload shape) before bolt
+sees them, so bolt's own signature check, which logs rejected bodies, is off. Socket Mode
+payloads get the same shape check in a bolt middleware. A listener that fails before its ack
+answers 400 with one log line, not bolt's 500 and traceback.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import logs
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.slack import inbound
+from bot.slack.gate import Admitted, Rejected, SlackGate
 from bot.slack.history import HistoryThreads
 from bot.slack.oauth import CachedBotAuthorize, EncryptedInstallationStore, installation_store
 from bot.slack.transport import SlackTransport
@@ -39,6 +52,7 @@ NOT_CONFIGURED = (
     "SLACK_SIGNING_SECRET, SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (OAuth install); see "
     "docs/slack.md"
 )
+FAILED = "psabot could not handle this request."
 
 
 def _secret(value: object) -> str:
@@ -59,7 +73,9 @@ class SlackService:
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         self.settings = settings
         self.api_url = settings.slack_api_url
+        logs.add_settings(settings)
         bot_token = _secret(settings.slack_bot_token) or None
+        self.gate = SlackGate(_secret(settings.slack_signing_secret))
         self.installations: EncryptedInstallationStore | None = None
         self.authorize: CachedBotAuthorize | None = None
         oauth_settings: AsyncOAuthSettings | None = None
@@ -85,12 +101,15 @@ class SlackService:
             oauth_settings=oauth_settings,
             installation_store=self.installations,
             authorize=self.authorize,  # type: ignore[arg-type]  # an AsyncAuthorize is accepted too
-            # Socket Mode requests arrive over an authenticated websocket, not signed HTTP.
-            request_verification_enabled=settings.slack_signing_secret is not None,
+            # The gate verifies HTTP requests (bolt's check logs a rejected body); Socket Mode
+            # requests arrive over an authenticated websocket.
+            request_verification_enabled=False,
+            before_authorize=self._check_body,
             # Listeners store a write, ack and hand the rest to our own worker, so bolt may
             # answer as soon as they return (instead of polling for the ack every 10 ms).
             process_before_response=True,
         )
+        self.app.error(self._on_error)
         self._clients: dict[str, AsyncWebClient] = {}
         self.transport = SlackTransport(
             self.app, runtime.dispatcher, self.client_for, runtime.intake
@@ -109,13 +128,77 @@ class SlackService:
         if bot is None or not bot.bot_token:
             log.warning("no Slack installation for team=%s", team_id)
             return self.client
+        logs.secrets.add(bot.bot_token)
         client = AsyncWebClient(token=bot.bot_token, base_url=self.api_url)
         self._clients[team_id] = client
         return client
 
     async def handle_events(self, request: web.Request) -> web.Response:
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        try:
+            admitted = await self.gate.admit(request)
+        except Rejected as rejected:
+            return self.gate.reject(request, rejected)
+        except (aiohttp.ClientError, ConnectionError) as exc:  # the client left mid-body
+            self.gate.rejections.log(
+                "unreadable", "slack request not read error=%s", type(exc).__name__
+            )
+            return web.json_response({"ok": False, "error": FAILED}, status=400)
+        if admitted.ssl_check:
+            return web.Response(text="")
+        try:
+            response = await self.app.async_dispatch(self._bolt_request(request, admitted))
+        except Exception as exc:  # bolt catches listener errors; this is the rest
+            self._log_failure(exc)
+            return web.json_response({"ok": False, "error": FAILED}, status=400)
         return await to_aiohttp_response(response)
+
+    @staticmethod
+    def _bolt_request(request: web.Request, admitted: Admitted) -> AsyncBoltRequest:
+        # bolt guesses the body's kind from its text (a form body starting with "{" is JSON to
+        # it; one containing the word "payload" is interactive, which empties `/ticket note
+        # the payload arrived`), so it is handed what the gate parsed instead.
+        bolt_request = AsyncBoltRequest(
+            body="", query=request.query_string, headers=dict(request.headers)
+        )
+        bolt_request.raw_body = admitted.raw
+        bolt_request.body = admitted.body
+        bolt_request.context = build_async_context(bolt_request.context, admitted.body)
+        return bolt_request
+
+    async def _check_body(
+        self,
+        request: AsyncBoltRequest,
+        body: dict[str, Any],
+        response: BoltResponse,
+        next_: Callable[[], Awaitable[None]],
+    ) -> BoltResponse:
+        """Socket Mode payloads skip the gate: the same shape check, before authorization."""
+        try:
+            inbound.validate(body)
+        except inbound.MalformedPayload as exc:
+            self.gate.rejections.log(
+                "malformed_socket", "slack payload rejected reason=%s", exc.reason
+            )
+            # Over Socket Mode an unacknowledged envelope is sent again: ack it, do nothing.
+            ok = request.mode == "socket_mode"
+            return BoltResponse(status=200 if ok else 400, body="" if ok else FAILED)
+        await next_()
+        return response
+
+    async def _on_error(
+        self, error: Exception, response: BoltResponse | None
+    ) -> BoltResponse | None:
+        """One line per failure, never the body; 400 instead of bolt's 500 before the ack."""
+        self._log_failure(error)
+        if response is None:  # already acknowledged: nothing to answer
+            return None
+        return BoltResponse(status=400, body=FAILED)
+
+    def _log_failure(self, error: BaseException) -> None:
+        self.gate.rejections.log(
+            "listener_failed", "slack request failed error=%s", type(error).__name__
+        )
+        log.debug("slack request failed", exc_info=error)  # redacted like every record
 
     async def handle_oauth(self, request: web.Request) -> web.Response:
         flow = self.app.oauth_flow

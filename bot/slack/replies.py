@@ -4,12 +4,18 @@ as modals.
 A response_url may be used five times in 30 minutes, so progress messages are limited to what
 leaves room for the outcome; if it is used up or fails, the reply goes by chat.postEphemeral
 (or chat.postMessage for the channel). Forms open first, while the trigger_id is fresh.
+
+A response_url comes inside the request, so it is only POSTed to when it points at Slack:
+https on hooks.slack.com, or exactly the scheme, host and port of SLACK_API_URL when that is
+overridden (a local fake Slack). Any other URL is dropped with one log line and the reply goes
+by the chat API.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -23,6 +29,31 @@ from bot.slack.metadata import MetadataCodec, ModalContext
 log = logging.getLogger(__name__)
 
 RESPONSE_URL_USES = 5
+SLACK_HOOKS = ("https", "hooks.slack.com", 443)
+DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port out of range or not a number
+        return None
+    if not host or port is None or parts.username is not None or parts.password is not None:
+        return None
+    return scheme, host, port
+
+
+def response_url_allowed(url: str, api_url: str) -> bool:
+    """Only Slack's hooks host, or the overridden Web API origin, may receive a reply."""
+    origin = _origin(url)
+    if origin is None:
+        return False
+    if origin == SLACK_HOOKS:
+        return True
+    return api_url.rstrip("/") != DEFAULT_API_URL.rstrip("/") and origin == _origin(api_url)
 
 
 @dataclass
@@ -54,6 +85,7 @@ class Responder:
             await self._http.close()
 
     def modal_context(self, target: ReplyTarget, form: Form) -> str:
+        self._check_response_url(target)  # never carried into a modal's metadata
         return self.metadata.encode(
             ModalContext(
                 channel_id=target.channel_id,
@@ -90,12 +122,23 @@ class Responder:
 
     async def progress(self, target: ReplyTarget, text: str) -> None:
         """A progress line, only while the response_url keeps two uses for the outcome."""
+        self._check_response_url(target)
         if target.response_url and target.used < RESPONSE_URL_USES - 2:
             await self.post(target, Reply(text=f":hourglass_flowing_sand: {text}"))
+
+    def _check_response_url(self, target: ReplyTarget) -> None:
+        url = target.response_url
+        if url and not response_url_allowed(url, str(target.client.base_url)):
+            log.warning(
+                "response_url is not Slack's (host=%r); replying by the chat API",
+                (_origin(url) or ("", "?", 0))[1][:100],
+            )
+            target.response_url = None  # once per request: later replies go straight there
 
     async def post(self, target: ReplyTarget, reply: Reply) -> None:
         text, body = blocks.reply_blocks(reply)
         in_channel = reply.visibility is Visibility.CHANNEL
+        self._check_response_url(target)
         if target.response_url and target.used < RESPONSE_URL_USES:
             target.used += 1
             try:
