@@ -72,7 +72,7 @@ def parse_body(raw: bytes) -> Any:
 def parse_retry_after(value: str, *, now: float | None = None) -> float | None:
     """Seconds from a Retry-After value (number or HTTP date), clamped; None if unreadable."""
     text = value.strip()
-    if not text or len(text) > 64:
+    if not text or len(text) > 256:
         return None
     try:
         return clamp_retry_after(float(text))  # "inf", "1e12", "-5" all land in range
