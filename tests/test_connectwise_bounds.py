@@ -223,3 +223,11 @@ async def test_registry_keeps_a_bounded_number_of_providers(cw_sandbox: SandboxS
         assert await registry.for_account("a5", _settings(cw_sandbox, "psabot")) is kept
     finally:
         await registry.aclose()
+
+
+def test_the_recovery_scan_fits_the_page_cap() -> None:
+    """The ref search's fallback reads the newest notes: it must end before the page cap."""
+    from psa.connectwise import provider as cw_provider
+
+    pages = -(-cw_provider.RECOVERY_SCAN_LIMIT // cw_provider.RECOVERY_SCAN_PAGE_SIZE)
+    assert pages <= cw_client.MAX_PAGES

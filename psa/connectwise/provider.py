@@ -39,6 +39,7 @@ from psa.types import (
 log = logging.getLogger(__name__)
 
 RECOVERY_SCAN_LIMIT = 2000
+RECOVERY_SCAN_PAGE_SIZE = 100  # 20 pages for the 2,000 newest notes: exactly the page cap
 SEARCH_CACHE_TTL = 60.0  # company type-ahead answers; short, they are typed, not reference data
 SEARCH_CACHE_MAXSIZE = 256
 TICKET_FIELDS = "id,summary,company,board,status,priority,owner,contact,closedFlag,_info"
@@ -226,8 +227,10 @@ class ConnectWiseProvider:
             )
         except ValidationFailed:
             # Not every ConnectWise version filters notes by text: read the newest ones instead.
+            # Small pages: notes can be long, and each page must stay under the body cap.
             rows = await self.client.get_all(
-                path, {"orderBy": "id desc"}, limit=RECOVERY_SCAN_LIMIT, operation=operation
+                path, {"orderBy": "id desc"}, page_size=RECOVERY_SCAN_PAGE_SIZE,
+                limit=RECOVERY_SCAN_LIMIT, operation=operation,
             )
         for row in rows:
             if isinstance(row, dict) and marker in str(row.get("text", "")):
