@@ -1,8 +1,10 @@
-"""In-memory TTL cache for PSA reference data, with single-flight loading.
+"""Bounded TTL cache for PSA reference data, with single-flight loading.
 
 Reference data (statuses per board, boards, members, companies) changes rarely but is read on
-almost every command. Concurrent misses for one key share a single load; a failed load is not
-cached. Writes that change reference data call `invalidate(prefix)`.
+almost every command. Entries live `ttl` seconds and at most `maxsize` are kept (least recently
+used go first), so distinct keys such as type-ahead searches cannot grow memory without bound.
+Concurrent misses for one key share a single load; a failed load is not cached. Writes that
+change reference data call `invalidate(prefix)`.
 """
 
 from __future__ import annotations
@@ -12,25 +14,38 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import cachetools
+
 T = TypeVar("T")
 
 Clock = Callable[[], float]
 
+DEFAULT_TTL = 300.0  # seconds a reference-data entry is trusted
+DEFAULT_MAXSIZE = 256  # entries per cache (one provider, i.e. one account, has its own)
+
 
 class TTLCache:
-    def __init__(self, ttl_seconds: float = 300.0, *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl_seconds: float = DEFAULT_TTL,
+        *,
+        maxsize: int = DEFAULT_MAXSIZE,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.ttl = ttl_seconds
-        self._clock = clock
-        self._values: dict[str, tuple[float, Any]] = {}
+        self.maxsize = maxsize
+        self._values: cachetools.TTLCache[str, Any] = cachetools.TTLCache(
+            maxsize=maxsize, ttl=ttl_seconds, timer=clock
+        )
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self.loads = 0  # how many times a loader actually ran (observability and tests)
 
-    async def get_or_load(
-        self, key: str, loader: Callable[[], Awaitable[T]], *, ttl: float | None = None
-    ) -> T:
-        hit = self._values.get(key)
-        if hit is not None and hit[0] > self._clock():
-            value: T = hit[1]
+    async def get_or_load(self, key: str, loader: Callable[[], Awaitable[T]]) -> T:
+        try:
+            value: T = self._values[key]
+        except KeyError:
+            pass
+        else:
             return value
         pending = self._inflight.get(key)
         if pending is not None:
@@ -47,8 +62,7 @@ class TTLCache:
                 future.exception()  # mark retrieved: waiters re-raise it themselves
             raise
         else:
-            expires = self._clock() + (self.ttl if ttl is None else ttl)
-            self._values[key] = (expires, loaded)
+            self._values[key] = loaded
             future.set_result(loaded)
             return loaded
         finally:
@@ -57,7 +71,7 @@ class TTLCache:
     def invalidate(self, prefix: str = "") -> None:
         """Forget every entry whose key starts with `prefix` (everything when empty)."""
         for key in [k for k in self._values if k.startswith(prefix)]:
-            del self._values[key]
+            self._values.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._values)

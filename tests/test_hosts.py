@@ -48,7 +48,8 @@ def test_cloud_hosts_accepted(site: str) -> None:
         ("localhost:8765", "localhost:8765", "http://localhost:8765"),
         ("10.0.0.5", "10.0.0.5", "https://10.0.0.5"),
         ("169.254.169.254", "https://169.254.169.254", "https://169.254.169.254"),
-        ("::1", "[::1]:9000", "http://[::1]:9000"),
+        ("::1", "[::1]", "http://[::1]"),
+        ("[::1]:9000", "[::1]:9000", "http://[::1]:9000"),
         ("cw.internal.example", "cw.internal.example", "https://cw.internal.example"),
     ],
 )

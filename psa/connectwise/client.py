@@ -9,6 +9,11 @@ Idempotent requests (GET, and PATCHes that set a value) are retried with capped 
 backoff and jitter on 429 (honouring Retry-After up to a cap), 5xx, timeouts and dropped
 connections. Non-idempotent requests (POST of a note) are never retried here: whether such a
 write happened is for the post ledger to find out.
+
+Reads are bounded: a response body is streamed with a cap (MAX_RESPONSE_BYTES; error bodies,
+which are only classified, MAX_ERROR_BODY_BYTES), and a listing follows at most MAX_PAGES
+`rel="next"` pages and MAX_LISTING_BYTES in all; past a cap the read stops with `TooMuchData`.
+Headers and bodies are never logged; error bodies never reach an error's message.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from psa.connectwise.error_map import (
     error_from_response,
     looks_like_moved_codebase,
     parse_body,
+    redactor,
 )
 from psa.connectwise.hosts import HostPolicy, Site
 from psa.errors import (
@@ -37,6 +43,7 @@ from psa.errors import (
     PSAError,
     PSATimeout,
     RateLimited,
+    TooMuchData,
     UnknownCompany,
 )
 from psa.types import ConnectionSettings
@@ -47,6 +54,11 @@ _LINK_RE = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]*)"?')
 
 API_VERSION = "2025.1"
 MAX_PAGE_SIZE = 1000
+MAX_PAGES = 20  # pages one listing may follow (20 000 records at the largest page size)
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # one successful response body, after decompression
+MAX_LISTING_BYTES = 16 * 1024 * 1024  # all pages of one listing together
+MAX_ERROR_BODY_BYTES = 64 * 1024  # an error body is only classified; the rest is dropped
+_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,24 @@ class Response:
     headers: Mapping[str, str]
     body: Any
     url: URL
+    size: int = 0  # bytes of body read
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """At most `limit` bytes of the body, and whether there was more (nothing beyond is read)."""
+    declared = resp.content_length
+    if declared is not None and declared > limit:
+        return b"", True
+    buffer = bytearray()
+    async for chunk in resp.content.iter_chunked(_CHUNK):
+        buffer += chunk
+        if len(buffer) > limit:
+            return bytes(buffer[:limit]), True
+    return bytes(buffer), False
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
 
 
 class ConnectWiseClient:
@@ -82,9 +112,15 @@ class ConnectWiseClient:
         timeout: float = 15.0,
         retry: RetryPolicy | None = None,
         api_version: str = API_VERSION,
+        max_pages: int = MAX_PAGES,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_listing_bytes: int = MAX_LISTING_BYTES,
     ) -> None:
         self.settings = settings
         self.site: Site = hosts.check_site(settings.site)
+        self.max_pages = max_pages
+        self.max_response_bytes = max_response_bytes
+        self.max_listing_bytes = max_listing_bytes
         self._hosts = hosts
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
         self.retry = retry or RetryPolicy()
@@ -94,6 +130,12 @@ class ConnectWiseClient:
         self._codebase: str | None = None
         self._resolve_lock = asyncio.Lock()
         self.company_info: dict[str, Any] = {}
+        s = settings
+        # An error body that echoes the request must not carry these into a message.
+        self._redact = redactor(
+            (s.private_key, s.public_key, f"{s.company_id}+{s.public_key}",
+             self._headers()["Authorization"].removeprefix("Basic "))
+        )
 
     # -- session ------------------------------------------------------------------------------
 
@@ -144,7 +186,8 @@ class ConnectWiseClient:
         resp = await self._send("GET", url, operation="company lookup", auth=False)
         if resp.status >= 400:
             raise error_from_response(
-                resp.status, resp.body, resp.headers, operation="company lookup"
+                resp.status, resp.body, resp.headers, operation="company lookup",
+                redact=self._redact,
             )
         info = resp.body
         if not isinstance(info, dict) or not info.get("Codebase"):
@@ -182,8 +225,21 @@ class ConnectWiseClient:
             async with session.request(
                 method, url, params=params, json=json, headers=headers, allow_redirects=False
             ) as resp:
-                raw = await resp.read()
-                return Response(resp.status, resp.headers, parse_body(raw), resp.url)
+                limit = self.max_response_bytes if resp.status < 400 else MAX_ERROR_BODY_BYTES
+                raw, cut = await _read_limited(resp, limit)
+                log.debug(
+                    "connectwise %s %s status=%d bytes=%d", method, url.path, resp.status, len(raw)
+                )
+                if cut and resp.status < 400:
+                    raise TooMuchData(
+                        f"The answer is larger than {_mib(limit)}; narrow the search and "
+                        "try again",
+                        operation=operation,
+                        ticket_id=ticket_id,
+                        status=resp.status,
+                    )
+                body = parse_body(raw) if not cut else ""  # a cut error body is not parsed
+                return Response(resp.status, resp.headers, body, resp.url, len(raw))
         except TimeoutError as exc:
             raise PSATimeout(
                 "ConnectWise did not answer in time", operation=operation, ticket_id=ticket_id
@@ -242,7 +298,8 @@ class ConnectWiseClient:
                     if await self._codebase_changed(used_codebase):
                         continue
                 raise error_from_response(
-                    resp.status, resp.body, resp.headers, operation=operation, ticket_id=ticket_id
+                    resp.status, resp.body, resp.headers, operation=operation,
+                    ticket_id=ticket_id, redact=self._redact,
                 )
             except PSAError as exc:
                 attempt += 1
@@ -303,13 +360,17 @@ class ConnectWiseClient:
         limit: int | None = None,
         operation: str = "",
     ) -> list[Any]:
-        """Every record of a list endpoint, following the `Link: rel="next"` header."""
+        """Every record of a list endpoint, following the `Link: rel="next"` header.
+
+        At most `max_pages` pages and `max_listing_bytes` are read; `TooMuchData` past that.
+        """
         page_size = max(1, min(page_size, MAX_PAGE_SIZE))
         if limit is not None:
             page_size = min(page_size, limit)
         query: dict[str, str | int] = {**(params or {}), "pageSize": page_size, "page": 1}
         records: list[Any] = []
         resp = await self.request("GET", path, params=query, operation=operation)
+        pages, size = 1, resp.size
         while True:
             if not isinstance(resp.body, list):
                 raise PSAError(
@@ -322,7 +383,20 @@ class ConnectWiseClient:
             next_url = self._next_link(resp)
             if next_url is None or not resp.body:
                 return records
+            if pages >= self.max_pages:
+                raise TooMuchData(
+                    f"ConnectWise returned more than {self.max_pages} pages; narrow the search "
+                    "and try again",
+                    operation=operation or path,
+                )
             resp = await self.request("GET", path, operation=operation, absolute=next_url)
+            pages, size = pages + 1, size + resp.size
+            if size > self.max_listing_bytes:
+                raise TooMuchData(
+                    f"The answer is larger than {_mib(self.max_listing_bytes)}; narrow the "
+                    "search and try again",
+                    operation=operation or path,
+                )
 
     def _next_link(self, resp: Response) -> URL | None:
         # Split on the <...> targets, not on commas: the URLs themselves contain commas.

@@ -3,15 +3,23 @@
 A connection's site is typed by an account owner, so it is untrusted input that decides where
 the bot sends credentials and requests. Accepted: the ConnectWise cloud domains (over https,
 default port) and hosts listed in PSABOT_CW_ALLOWED_HOSTS (on-prem servers, a loopback
-sandbox). Everything else is refused, in particular IP literals and names in private, loopback
-and link-local ranges. Plain http is accepted only for allow-listed loopback hosts. At connect
-time `GuardedResolver` refuses DNS answers in private ranges for hosts that are not allow-listed,
-so a cloud-looking name that resolves to 169.254.169.254 is refused as well.
+sandbox). An entry `host:port` allows that port; a bare `host` allows only the scheme's
+default port (80 for http, 443 for https), never "any port". Everything else is refused, in
+particular IP literals and names in private, loopback and link-local ranges. Plain http is
+accepted only for allow-listed loopback hosts. At connect time `GuardedResolver` refuses DNS
+answers in private ranges for hosts that are not allow-listed, so a cloud-looking name that
+resolves to 169.254.169.254 is refused as well.
+
+A site must also be a host name the URL library accepts: letters, digits and hyphens in dot
+separated labels (international names are turned into their `xn--` form), or an IP literal.
+Anything else (a backslash, a space, bad IDNA) is `InvalidSite`, which the connect form shows
+on the site field.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,11 +28,14 @@ from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
-from psa.errors import SiteNotAllowed
+from psa.errors import InvalidSite, SiteNotAllowed
 
 CLOUD_DOMAINS = ("myconnectwise.net", "connectwisedev.com")
 ON_PREM_CODEBASE = "v4_6_release/"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,29 @@ def _is_loopback_name(host: str) -> bool:
     return host == "localhost" or host.endswith(".localhost") or bool(ip and ip.is_loopback)
 
 
+def _ascii_host(host: str, raw: str) -> str:
+    """The host in the form DNS and the URL library use; `InvalidSite` if it has none."""
+    bad = InvalidSite(
+        f"{raw!r} is not a valid host name; enter one like na.myconnectwise.net"
+    )
+    ip = _ip(host.strip("[]"))
+    if ip is not None:
+        return str(ip)
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except (UnicodeError, ValueError):
+        raise bad from None
+    labels = ascii_host.split(".")
+    if len(ascii_host) > 253 or not all(_LABEL_RE.match(label) for label in labels):
+        raise bad
+    if any(label.startswith("xn--") for label in labels):
+        try:  # an xn-- label must decode back, or the URL library refuses it later
+            ascii_host.encode("ascii").decode("idna")
+        except (UnicodeError, ValueError):
+            raise bad from None
+    return ascii_host
+
+
 def _split_host_port(entry: str) -> tuple[str, int | None]:
     bare = _ip(entry.strip())
     if bare is not None:  # a bare IPv6 address such as ::1 has colons but no port
@@ -117,9 +151,21 @@ class HostPolicy:
             _split_host_port(h) for h in allowed_hosts if h.strip()
         }
 
-    def is_allow_listed(self, host: str, port: int | None) -> bool:
+    def is_allow_listed(self, host: str, port: int | None, scheme: str | None = None) -> bool:
+        """Listed for this port; a port-less entry covers only the default port of `scheme`.
+
+        Without a scheme (the resolver, which sees only the port it connects to) a port-less
+        entry covers 80 and 443, the two defaults.
+        """
         host = host.lower().rstrip(".")
-        return (host, port) in self._allowed or (host, None) in self._allowed
+        defaults = {DEFAULT_PORTS[scheme]} if scheme else set(DEFAULT_PORTS.values())
+        if port is None:
+            if scheme is None:
+                return (host, None) in self._allowed
+            port = DEFAULT_PORTS[scheme]
+        return (host, port) in self._allowed or (
+            (host, None) in self._allowed and port in defaults
+        )
 
     def check_site(self, site: str) -> Site:
         """Parse and check a site as typed by an owner; `SiteNotAllowed` says why not."""
@@ -127,24 +173,40 @@ class HostPolicy:
         if not raw:
             raise SiteNotAllowed("Enter the ConnectWise site, for example na.myconnectwise.net")
         has_scheme = "://" in raw
-        parsed = urlsplit(raw if has_scheme else "//" + raw)
         try:
+            parsed = urlsplit(raw if has_scheme else "//" + raw)
             port = parsed.port
         except ValueError as exc:
-            raise SiteNotAllowed(f"{raw!r} has an invalid port") from exc
+            raise InvalidSite(
+                f"{raw!r} is not a valid site; enter a host name like na.myconnectwise.net"
+            ) from exc
         host = (parsed.hostname or "").lower().rstrip(".")
         if not host or parsed.username or parsed.password:
-            raise SiteNotAllowed(f"{raw!r} is not a host name like na.myconnectwise.net")
+            raise InvalidSite(f"{raw!r} is not a host name like na.myconnectwise.net")
         if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
-            raise SiteNotAllowed(
+            raise InvalidSite(
                 f"{raw!r} has a path; enter only the host name, like na.myconnectwise.net"
             )
+        host = _ascii_host(host, raw)
         scheme = (parsed.scheme or "").lower() if has_scheme else ""
-        listed = self.is_allow_listed(host, port)
         if not scheme:
-            scheme = "http" if listed and _is_loopback_name(host) else "https"
+            loopback_http = _is_loopback_name(host) and self.is_allow_listed(host, port, "http")
+            scheme = "http" if loopback_http else "https"
         if scheme not in ("http", "https"):
             raise SiteNotAllowed(f"{raw!r}: only https sites are supported")
+        checked = self._checked(raw, scheme, host, port)
+        try:  # the URL library is the final judge: it must accept the origin unchanged
+            url = URL(checked.origin)
+        except ValueError:
+            url = None
+        if url is None or url.raw_host is None or url.raw_host.strip("[]") != host:
+            raise InvalidSite(
+                f"{raw!r} is not a valid host name; enter one like na.myconnectwise.net"
+            )
+        return checked
+
+    def _checked(self, raw: str, scheme: str, host: str, port: int | None) -> Site:
+        listed = self.is_allow_listed(host, port, scheme)
         if listed:
             if scheme == "http" and not _is_loopback_name(host):
                 raise SiteNotAllowed(f"{host}: plain http is only allowed for a loopback sandbox")

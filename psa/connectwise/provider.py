@@ -39,6 +39,9 @@ from psa.types import (
 log = logging.getLogger(__name__)
 
 RECOVERY_SCAN_LIMIT = 2000
+RECOVERY_SCAN_PAGE_SIZE = 100  # 20 pages for the 2,000 newest notes: exactly the page cap
+SEARCH_CACHE_TTL = 60.0  # company type-ahead answers; short, they are typed, not reference data
+SEARCH_CACHE_MAXSIZE = 256
 TICKET_FIELDS = "id,summary,company,board,status,priority,owner,contact,closedFlag,_info"
 
 
@@ -72,7 +75,12 @@ class ConnectWiseProvider:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.client = ConnectWiseClient(settings, hosts, timeout=timeout, retry=retry)
-        self.cache = cache or TTLCache(ttl_seconds=300)
+        self.cache = cache or TTLCache()
+        # Type-ahead keys are as many as users type: their own cache, so a burst of searches
+        # cannot push boards, members and statuses out of `cache`.
+        self.search_cache = TTLCache(
+            min(self.cache.ttl, SEARCH_CACHE_TTL), maxsize=SEARCH_CACHE_MAXSIZE
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -219,8 +227,10 @@ class ConnectWiseProvider:
             )
         except ValidationFailed:
             # Not every ConnectWise version filters notes by text: read the newest ones instead.
+            # Small pages: notes can be long, and each page must stay under the body cap.
             rows = await self.client.get_all(
-                path, {"orderBy": "id desc"}, limit=RECOVERY_SCAN_LIMIT, operation=operation
+                path, {"orderBy": "id desc"}, page_size=RECOVERY_SCAN_PAGE_SIZE,
+                limit=RECOVERY_SCAN_LIMIT, operation=operation,
             )
         for row in rows:
             if isinstance(row, dict) and marker in str(row.get("text", "")):
@@ -251,7 +261,7 @@ class ConnectWiseProvider:
             return [parse_company(r) for r in rows if isinstance(r, dict)]
 
         key = f"companies:{name_contains.strip().casefold()}:{limit}"
-        return await self.cache.get_or_load(key, load)
+        return await self.search_cache.get_or_load(key, load)
 
     async def get_company(self, company_id: int) -> Company:
         body = await self.client.get(

@@ -4,7 +4,10 @@ These are never faulted, never logged and need no auth (the sandbox is a local t
 
 * `GET /_sandbox`: overview (seed, codebase, demo credentials, well-known ticket ids).
 * `GET|POST|DELETE /_sandbox/faults`: read, change (JSON: any FaultOptions field, plus
-  `script`: `{"method", "path_contains", "faults": [...]}` or a list of those), clear.
+  `script`: `{"method", "path_contains", "faults": [...]}` or a list of those), clear. E.g.
+  `{"write_apply_delay": 30, "script": {"method": "POST", "faults": ["late_commit"]}}`,
+  `{"endless_next": true, "listing_path_contains": "/service/tickets"}`,
+  `{"retry_after": "soon", "script": {"faults": ["429"]}}`; kinds are listed in `faults`.
 * `POST /_sandbox/reset`: reseed (`{"seed": n}` optional), clear faults and the request log.
 * `GET|DELETE /_sandbox/requests`: the request log (method, path, query, client id, status,
   fault), or clear it.

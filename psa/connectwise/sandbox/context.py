@@ -37,6 +37,8 @@ class SandboxContext:
     company_name: str = DEFAULT_COMPANY_NAME
     codebase: str = DEFAULT_CODEBASE
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # writes a late_commit fault will apply later; kept so they are not garbage-collected
+    late_writes: set[asyncio.Task[web.StreamResponse]] = field(default_factory=set)
 
     @property
     def version_code(self) -> str:

@@ -1,14 +1,29 @@
 """Fault injection: latency, seeded random failures, and scripts of the next N failures.
 
-Fault kinds:
+Fault kinds (random rates for some, every kind in a script):
 
-* `"429"`: 429 with `Retry-After: <retry_after>` and the documented rate-limit body.
+* `"429"`: 429 with `Retry-After: <retry_after>` and the documented rate-limit body;
+  `retry_after` may be any string (`"inf"`, `"1e12"`, `"-5"`, `"soon"`, an HTTP date) to test
+  how a client copes with a Retry-After it cannot use as is.
 * `"500"`: 500 `{"code": "ConnectWiseApi", "message": "A timeout has occured. Please try again."}`.
 * `"timeout"`: hold the request `hang_seconds`, then close the connection without answering.
 * `"drop"`: close the connection before the request is handled (nothing happens).
 * `"drop_after_write"`: handle the request (a POST/PATCH is applied), then close the
   connection without sending the response.
+* `"late_commit"`: a write is applied `write_apply_delay` seconds after it arrived, as a
+  ConnectWise under load commits late; the connection is held meanwhile, so a client that gives
+  up earlier sees a timeout and the write lands anyway. A client still waiting at apply time
+  gets the normal answer. Also drawn for writes at `rate_late_commit`.
+* `"oversized"`: a 200 list answer of `oversized_mb` MB (valid JSON, ticket-like records),
+  generated while it is sent, chunked and without Content-Length, so the sandbox stays small.
+* `"echo_headers"`: a 502 HTML error page that echoes every request header, Authorization
+  included, as some proxies do.
 * `"ok"`: no fault; lets a script say "the first request passes, the second fails".
+
+Listing options (every list endpoint whose path contains `listing_path_contains`):
+
+* `endless_next`: every page carries a `Link: rel="next"` to the page after it, for ever; pages
+  past the end repeat the records of the earlier ones, so no page is empty.
 
 Random rates draw from a `random.Random` seeded with the sandbox seed, so a run is
 reproducible. `drop_after_write` is drawn for writes only. Scripted faults are consumed in
@@ -25,7 +40,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = frozenset({"429", "500", "timeout", "drop", "drop_after_write", "ok"})
+FAULT_KINDS = frozenset({
+    "429", "500", "timeout", "drop", "drop_after_write", "ok", "late_commit", "oversized",
+    "echo_headers",
+})
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
@@ -36,16 +54,32 @@ class FaultOptions:
     rate_500: float = 0.0
     rate_timeout: float = 0.0
     rate_drop_after_write: float = 0.0
-    retry_after: int = 30
+    rate_late_commit: float = 0.0
+    retry_after: int | str = 30
     hang_seconds: float = 30.0
     faults_on_companyinfo: bool = False
+    write_apply_delay: float = 30.0
+    oversized_mb: float = 50.0
+    endless_next: bool = False
+    listing_path_contains: str = ""
 
     def __post_init__(self) -> None:
-        rates = (self.rate_429, self.rate_500, self.rate_timeout, self.rate_drop_after_write)
+        rates = (self.rate_429, self.rate_500, self.rate_timeout, self.rate_drop_after_write,
+                 self.rate_late_commit)
         if any(not 0 <= r <= 1 for r in rates) or sum(rates) > 1:
             raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
-        if self.latency_ms < 0 or self.hang_seconds < 0 or self.retry_after < 0:
-            raise ValueError("latency_ms, hang_seconds and retry_after cannot be negative")
+        if self.latency_ms < 0 or self.hang_seconds < 0 or self.write_apply_delay < 0:
+            raise ValueError("latency_ms, hang_seconds and write_apply_delay cannot be negative")
+        if isinstance(self.retry_after, bool) or not isinstance(self.retry_after, int | str):
+            raise ValueError("retry_after must be a whole number of seconds or a string")
+        if isinstance(self.retry_after, int) and self.retry_after < 0:
+            raise ValueError("a numeric retry_after cannot be negative; send it as a string")
+        if isinstance(self.retry_after, str) and (
+            not self.retry_after.isprintable() or len(self.retry_after) > 200
+        ):
+            raise ValueError("retry_after must be printable and at most 200 characters")
+        if not 0 <= self.oversized_mb <= 4096:
+            raise ValueError("oversized_mb must be between 0 and 4096")
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -154,8 +188,15 @@ class FaultInjector:
         draw = self._rng.random()
         for kind, rate in (("429", o.rate_429), ("500", o.rate_500),
                            ("timeout", o.rate_timeout),
-                           ("drop_after_write", o.rate_drop_after_write)):
+                           ("drop_after_write", o.rate_drop_after_write),
+                           ("late_commit", o.rate_late_commit)):
             if draw < rate:
-                return kind if kind != "drop_after_write" or method in WRITE_METHODS else None
+                writes_only = kind in ("drop_after_write", "late_commit")
+                return kind if not writes_only or method in WRITE_METHODS else None
             draw -= rate
         return None
+
+    def listing_fault(self, path: str) -> bool:
+        """Whether `endless_next` applies to a listing at `path`."""
+        o = self.options
+        return o.endless_next and o.listing_path_contains in path

@@ -84,5 +84,10 @@ def link_header(url: URL, paging: Paging, total: int) -> str | None:
     return ", ".join(f'<{_with_param(url, "page", n)}>; rel="{rel}"' for n, rel in links)
 
 
+def endless_link(url: URL, paging: Paging) -> str:
+    """Only a `next` link, to the page after this one, whatever the total (a faulty server)."""
+    return f'<{_with_param(url, "page", paging.page + 1)}>; rel="next"'
+
+
 def forward_link(url: URL, last_id: int) -> str:
     return f'<{_with_param(url, "pageId", last_id)}>; rel="next"'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -48,13 +49,56 @@ def not_routed() -> web.Response:
     return web.Response(text=NOT_ROUTED, status=404, content_type="text/plain")
 
 
-def rate_limited(retry_after: int) -> web.Response:
+def rate_limited(retry_after: int | str) -> web.Response:
     return json_response(
         {"error": "ConnectWiseAPI",
          "message": f"Too many requests. Please try again in {retry_after} seconds."},
         status=429,
         headers={"Retry-After": str(retry_after)},
     )
+
+
+def echo_headers_page(request: web.Request) -> web.Response:
+    """A proxy's 502 page that lists the request headers, Authorization included."""
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{html.escape(value)}</td></tr>"
+        for name, value in request.headers.items()
+    )
+    page = (
+        "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>"
+        f"<p>The upstream server did not answer {html.escape(request.method)} "
+        f"{html.escape(request.path)}.</p><table>{rows}</table></body></html>"
+    )
+    return web.Response(text=page, status=502, content_type="text/html")
+
+
+def _oversized_chunk(size: int) -> bytes:
+    """Ticket-like records, comma separated, about `size` bytes (each chunk starts with `,`)."""
+    record = json.dumps({"id": 1, "summary": "x" * 400, "closedFlag": False}).encode()
+    count = max(1, size // (len(record) + 1))
+    return b"".join(b"," + record for _ in range(count))
+
+
+async def oversized_list(request: web.Request, megabytes: float) -> web.StreamResponse:
+    """A 200 JSON list of about `megabytes` MB, generated while sent (chunked, no length)."""
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/json"
+    response.charset = "utf-8"
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    target = int(megabytes * 1024 * 1024)
+    chunk = _oversized_chunk(64 * 1024)
+    sent = 0
+    try:
+        await response.write(b'[{"id": 0}')
+        while sent < target:
+            await response.write(chunk)
+            sent += len(chunk)
+        await response.write(b"]")
+        await response.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass  # the client stopped reading and closed the connection: that is the point
+    return response
 
 
 def server_error() -> web.Response:

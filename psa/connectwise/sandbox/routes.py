@@ -17,6 +17,7 @@ from psa.connectwise.sandbox.errors import (
     not_found,
 )
 from psa.connectwise.sandbox.paging import (
+    endless_link,
     forward_link,
     link_header,
     page_id,
@@ -69,6 +70,13 @@ def list_response(
         chunk = remaining[: paging.page_size]
         if chunk:
             headers["Link"] = forward_link(request.url, int(chunk[-1]["id"]))
+    elif context_of(request).faults.listing_fault(request.path) and matched:
+        # The endless_next fault: pages past the end repeat earlier ones and always link on.
+        ordered = order(matched, params.get("orderby"), resource)
+        pages = -(-len(ordered) // paging.page_size)
+        start = ((paging.page - 1) % pages) * paging.page_size
+        chunk = ordered[start : start + paging.page_size]
+        headers["Link"] = endless_link(request.url, paging)
     else:
         ordered = order(matched, params.get("orderby"), resource)
         chunk = ordered[paging.start : paging.end]

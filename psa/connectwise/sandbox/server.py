@@ -28,7 +28,14 @@ from psa.connectwise.sandbox.context import (
 )
 from psa.connectwise.sandbox.errors import ApiError
 from psa.connectwise.sandbox.faults import FaultInjector, FaultOptions
-from psa.connectwise.sandbox.render import json_response, not_routed, rate_limited, server_error
+from psa.connectwise.sandbox.render import (
+    echo_headers_page,
+    json_response,
+    not_routed,
+    oversized_list,
+    rate_limited,
+    server_error,
+)
 from psa.connectwise.sandbox.requestlog import RequestLog, RequestRecord
 from psa.connectwise.sandbox.routes import add_api_routes
 from psa.connectwise.sandbox.state import SandboxState
@@ -62,6 +69,32 @@ def _route_error(exc: web.HTTPException, request: web.Request) -> ApiError:
                     f"'{request.url}'.")
 
 
+async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return json_response(error.body(), status=error.status)
+
+
+async def _apply_late(
+    request: web.Request, handler: Handler, ctx: SandboxContext, delay: float
+) -> web.StreamResponse:
+    """The late_commit fault: hold the request, apply it `delay` s after it arrived."""
+    await request.read()  # the body is kept: the client may be gone when the write is applied
+    loop = asyncio.get_running_loop()
+    apply_at = loop.time() + delay
+
+    async def later() -> web.StreamResponse:
+        await asyncio.sleep(max(0.0, apply_at - loop.time()))
+        return await _handle(request, handler)
+
+    task = asyncio.create_task(later())
+    ctx.late_writes.add(task)
+    task.add_done_callback(ctx.late_writes.discard)
+    # shielded: a client that gives up must not stop the write from landing
+    return await asyncio.shield(task)
+
+
 async def _serve(
     request: web.Request, handler: Handler, ctx: SandboxContext, record: RequestRecord
 ) -> web.StreamResponse:
@@ -88,6 +121,10 @@ async def _serve(
             return _drop(request)
         if fault == "drop":
             return _drop(request)
+        if fault == "echo_headers":
+            return _finish(record, echo_headers_page(request))
+        if fault == "oversized":
+            return _finish(record, await oversized_list(request, options.oversized_mb))
     try:
         if api is not None:
             key = ctx.auth.authenticate(request.headers)
@@ -95,7 +132,12 @@ async def _serve(
             set_api_key(request, key)
             if request.match_info.http_exception is not None:
                 raise _route_error(request.match_info.http_exception, request)
-        response = await handler(request)
+        if fault == "late_commit":
+            response = await _apply_late(
+                request, handler, ctx, ctx.faults.options.write_apply_delay
+            )
+        else:
+            response = await handler(request)
     except ApiError as error:
         response = json_response(error.body(), status=error.status)
     if fault == "drop_after_write":
@@ -139,7 +181,8 @@ def build_app(
     """The sandbox as an aiohttp application (its context is `app[CONTEXT]`).
 
     `fault_options` are FaultOptions fields (rate_429, rate_500, rate_timeout,
-    rate_drop_after_write, retry_after, hang_seconds, faults_on_companyinfo).
+    rate_drop_after_write, rate_late_commit, retry_after, hang_seconds, faults_on_companyinfo,
+    write_apply_delay, oversized_mb, endless_next, listing_path_contains); see `faults`.
     """
     state = SandboxState(seed, anchor=anchor, clock=clock)
     for key in api_keys:
@@ -217,8 +260,11 @@ class SandboxServer:
         return self.url
 
     async def stop(self) -> None:
-        """Stop listening; requests held by a `timeout` fault are released first."""
+        """Stop listening; requests held by a `timeout` fault are released first, and writes a
+        `late_commit` fault has not applied yet are abandoned."""
         self.context.stopping.set()
+        for task in list(self.context.late_writes):
+            task.cancel()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
