@@ -24,6 +24,8 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
+from psa.types import ConnectionSettings
+
 REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 6  # shorter values would redact ordinary words and numbers
 SLACK_LOGGERS = ("slack_sdk", "slack_bolt")
@@ -92,6 +94,12 @@ def add_settings(settings: BaseModel) -> None:
             secrets.add(raw)
             for part in re.split(r"[\s,]+", raw):  # PSABOT_ENCRYPTION_KEYS lists several keys
                 secrets.add(part)
+
+
+def add_connection(settings: ConnectionSettings) -> None:
+    """Register a PSA connection's keys and the Basic-auth value built from them."""
+    secrets.add(settings.public_key)
+    secrets.add_basic_auth(f"{settings.company_id}+{settings.public_key}", settings.private_key)
 
 
 class RedactingFilter(logging.Filter):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot import logs
 from bot.core.context import Services, provider_for_account
 from bot.core.dispatch import Dispatcher
 from bot.core.events import EventBus
@@ -70,6 +71,7 @@ class Runtime:
         intake_tuning: IntakeTuning | None = None,
     ) -> Runtime:
         """Connect the database (migrating the embedded one) and build the shared services."""
+        logs.add_settings(settings)  # every secret setting is redacted from every log line
         cipher = CredentialCipher(settings.encryption_key_list())
         engine = create_engine(settings.resolved_database_url)
         try:
@@ -123,7 +125,7 @@ class Runtime:
         )
         services = Services(
             store=store,
-            registry=registry or ProviderRegistry(hosts),
+            registry=registry or ProviderRegistry(hosts, on_build=logs.add_connection),
             hosts=hosts,
             events=events,
             metrics=metrics,
@@ -131,6 +133,8 @@ class Runtime:
             default_client_id=settings.cw_client_id,
         )
         holder.append(services)
+        if services.registry.on_build is None:
+            services.registry.on_build = logs.add_connection
 
         async def pending() -> float:
             async with store.unit() as uow:

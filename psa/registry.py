@@ -79,8 +79,12 @@ class ProviderRegistry:
         idle_ttl: float = PROVIDER_IDLE_TTL,
         retire_grace: float = RETIRE_GRACE,
         clock: Callable[[], float] = time.monotonic,
+        on_build: Callable[[ConnectionSettings], None] | None = None,
     ) -> None:
         self.hosts = hosts
+        # told about every provider's settings before it is built (the bot registers the
+        # keys with its log redaction here)
+        self.on_build = on_build
         self._timeout = timeout
         self._retry = retry
         self._cache_ttl = cache_ttl
@@ -108,6 +112,8 @@ class ProviderRegistry:
         """A new provider that the caller owns (and must close), e.g. to test new credentials."""
         if settings.provider != "connectwise":
             raise ConfigurationError(f"Unknown PSA provider {settings.provider!r}")
+        if self.on_build is not None:
+            self.on_build(settings)
         return ConnectWiseProvider(
             settings,
             self.hosts,

@@ -187,3 +187,36 @@ async def test_setup_form_with_bad_and_good_signature_logs_no_secret_at_debug(
     }
     assert {name for name, value in leaks.items() if value in logged} == set()
     assert len(caplog.records) > 50  # DEBUG really was on (the database logs every statement)
+
+
+async def test_connectwise_keys_are_registered_once_a_provider_is_built(
+    sqlite_runtime: Any, cw_sandbox: SandboxServer
+) -> None:
+    """The keys of every connection the bot uses, and their Basic-auth form, are redacted."""
+    from conftest import connect_account
+
+    from bot.core.context import provider_for_account
+
+    logs.secrets.clear()
+    await connect_account(sqlite_runtime, cw_sandbox)
+    async with sqlite_runtime.store.unit() as uow:
+        account = await uow.accounts.find("shell", "acme")
+    await provider_for_account(sqlite_runtime.services, account.id)
+    creds = cw_sandbox.credentials
+    basic = base64.b64encode(
+        f"{creds.company_id}+{creds.public_key}:{creds.private_key}".encode()
+    ).decode()
+    line = run_filter(
+        logs.secrets,
+        record(
+            "psa",
+            logging.DEBUG,
+            "auth %s key %s pub %s",
+            basic,
+            creds.private_key,
+            creds.public_key,
+        ),
+    )
+    assert line is not None
+    for secret in (basic, creds.private_key, creds.public_key):
+        assert secret not in line
