@@ -11,6 +11,7 @@ from bot import __version__
 from bot.runtime import OutboxTuning, Runtime
 from bot.settings import Settings
 from bot.slack import app as slack
+from bot.startup import index
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings, *, tuning: OutboxTuning | None = None) -> web
         await runtime.aclose()
 
     app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     slack.mount(app, RUNTIME, settings)
