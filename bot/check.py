@@ -6,15 +6,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bot.core.errors import message_for
 from bot.failures import explain
 from bot.settings import SECOND_HOST_WARNING, Settings
+from bot.slack.auth_check import check_bot_token
 from bot.startup import (
     cipher_for,
     database_label,
@@ -23,15 +18,14 @@ from bot.startup import (
     pending_revisions,
     public_base,
     slack_mode,
-    undecryptable,
 )
 from psa.connectwise.hosts import HostPolicy
 from psa.registry import ProviderRegistry
 from storage import migrate
 from storage.crypto import CredentialCipher, generate_key
+from storage.doctor import Engine, probe, stored_connections, undecryptable, url_parts
 from storage.engine import create_engine
-from storage.models import Account, PsaConnection
-from storage.repositories.connections import decrypt_settings
+from storage.store import Store
 
 
 @dataclass(frozen=True)
@@ -52,18 +46,18 @@ def _problem(exc: BaseException, settings: Settings) -> str:
     return explain(exc, settings) or f"{type(exc).__name__}: {exc}"
 
 
-async def _database(settings: Settings, lines: list[Line]) -> AsyncEngine | None:
+async def _database(settings: Settings, lines: list[Line]) -> Engine | None:
     """Reachable and migrated; the engine when the later checks can read it."""
     url = settings.resolved_database_url
     if settings.embedded_database:
-        path = make_url(url).database
+        parts = url_parts(url)
+        path = parts.database if parts else ""
         if path and path != ":memory:" and not _exists(path):
             lines.append(Line(True, "database", f"SQLite {path} is created by `psabot serve`"))
             return None
     engine = create_engine(url)
     try:
-        async with engine.connect():
-            pass
+        await probe(engine)
     except Exception as exc:
         lines.append(Line(False, "database", _problem(exc, settings)))
         await engine.dispose()
@@ -96,7 +90,7 @@ async def _database(settings: Settings, lines: list[Line]) -> AsyncEngine | None
 
 
 async def _keys(
-    settings: Settings, engine: AsyncEngine | None, lines: list[Line]
+    settings: Settings, engine: Engine | None, lines: list[Line]
 ) -> CredentialCipher | None:
     if not settings.keys_configured and not _exists(str(settings.key_file)):
         # Read-only: no key file is generated here. A throwaway key decrypts nothing, so
@@ -140,34 +134,30 @@ async def _slack(settings: Settings, lines: list[Line]) -> None:
         lines.append(Line(True, "slack", "off (no SLACK_* settings); docs/slack.md turns it on"))
         return
     if settings.slack_bot_token is not None:
-        client = AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+        token = await check_bot_token(
+            settings.slack_bot_token.get_secret_value(), settings.slack_api_url
         )
-        try:
-            auth = await client.auth_test()
-        except SlackApiError as exc:
-            error = exc.response.get("error", "rejected") if exc.response else "rejected"
+        if token.error.startswith("unreachable"):
             lines.append(
                 Line(
                     False,
                     "slack",
-                    f"Slack rejected SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token "
-                    "(xoxb-…) from the app's OAuth & Permissions page",
+                    f"cannot reach {settings.slack_api_url} ({token.error}): allow outbound "
+                    "HTTPS from this host",
                 )
             )
             return
-        except Exception as exc:
+        if not token.ok:
             lines.append(
                 Line(
                     False,
                     "slack",
-                    f"cannot reach {settings.slack_api_url} ({exc}): check "
-                    "outbound HTTPS from this host",
+                    f"Slack rejected SLACK_BOT_TOKEN ({token.error}): copy the Bot User OAuth "
+                    "Token (xoxb-…) from the app's OAuth & Permissions page",
                 )
             )
             return
-        team = f"{auth.get('team')} ({auth.get('team_id')})"
-        lines.append(Line(True, "slack", f"{mode}: token valid for {team}"))
+        lines.append(Line(True, "slack", f"{mode}: token valid for {token.team}"))
     else:
         lines.append(Line(True, "slack", f"{mode}: workspaces install at /slack/install"))
     if (
@@ -211,37 +201,28 @@ def _urls(settings: Settings, lines: list[Line]) -> None:
 
 
 async def _connections(
-    settings: Settings, engine: AsyncEngine, cipher: CredentialCipher, lines: list[Line]
+    settings: Settings, engine: Engine, cipher: CredentialCipher, lines: list[Line]
 ) -> None:
-    async with engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(PsaConnection, Account.platform, Account.name, Account.external_id).join(
-                    Account, Account.id == PsaConnection.account_id
-                )
-            )
-        ).all()
-    if not rows:
+    stored = await stored_connections(Store(engine, cipher))
+    if not stored:
         lines.append(Line(True, "connection", "none stored yet (`/ticket connect` adds one)"))
         return
     registry = ProviderRegistry(HostPolicy(settings.allowed_hosts), timeout=10.0)
     try:
-        for row in rows:
-            connection, platform, name, external_id = row
-            who = f"{platform} workspace {name or external_id}"
+        for item in stored:
             try:
-                provider = registry.build(decrypt_settings(connection, cipher))
+                provider = registry.build(Store(engine, cipher).cipher_settings(item.row))
                 try:
                     found = await provider.test_connection()
                 finally:
                     await provider.aclose()
             except Exception as exc:
                 lines.append(
-                    Line(False, "connection", f"{who} ({connection.site}): {message_for(exc)}")
+                    Line(False, "connection", f"{item.workspace} ({item.site}): {message_for(exc)}")
                 )
                 continue
             lines.append(
-                Line(True, "connection", f"{who}: {connection.site}, {found.company_name}")
+                Line(True, "connection", f"{item.workspace}: {item.site}, {found.company_name}")
             )
     finally:
         await registry.aclose()

@@ -6,11 +6,9 @@ import errno
 import socket
 from collections.abc import Iterator
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import NoSuchModuleError
-
 from bot.settings import ConfigError, Settings
 from storage.crypto import CredentialDecryptError, InvalidEncryptionKey
+from storage.doctor import url_parts
 
 
 class OperatorError(Exception):
@@ -27,22 +25,13 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _where(settings: Settings | None) -> str:
-    if settings is None or settings.database_url is None:
-        return "the database"
-    try:
-        url = make_url(settings.database_url)
-    except Exception:
-        return "the database"
-    return f"{url.host or 'localhost'}:{url.port or 5432}"
+    parts = url_parts(settings.database_url) if settings and settings.database_url else None
+    return f"{parts.host}:{parts.port}" if parts else "the database"
 
 
 def _database_name(settings: Settings | None) -> str:
-    if settings is None or settings.database_url is None:
-        return "psabot"
-    try:
-        return make_url(settings.database_url).database or "psabot"
-    except Exception:
-        return "psabot"
+    parts = url_parts(settings.database_url) if settings and settings.database_url else None
+    return (parts.database if parts else "") or "psabot"
 
 
 def explain(exc: BaseException, settings: Settings | None = None) -> str | None:
@@ -58,7 +47,7 @@ def explain(exc: BaseException, settings: Settings | None = None) -> str | None:
                 "A stored credential cannot be decrypted with the keys in PSABOT_ENCRYPTION_KEYS: "
                 "list every key still in use, newest first (`new,old`), and try again."
             )
-        if isinstance(cause, NoSuchModuleError | ModuleNotFoundError):
+        if isinstance(cause, ModuleNotFoundError) or type(cause).__name__ == "NoSuchModuleError":
             return (
                 "PSABOT_DATABASE_URL uses a database driver psabot does not ship: write it as "
                 "postgresql+asyncpg://user:password@host:5432/dbname."

@@ -7,16 +7,13 @@ from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from storage.crypto import KEY_FILE_NAME, load_or_create_key_file, parse_keys
+from storage.doctor import DRIVERS, url_parts
 from storage.engine import default_sqlite_url, is_sqlite
 
 log = logging.getLogger(__name__)
 
-# The drivers psabot ships; any other spelling fails later with a confusing import error.
-DRIVERS = {"postgresql+asyncpg": "PostgreSQL", "sqlite+aiosqlite": "SQLite"}
 SECOND_HOST_WARNING = (
     "PSABOT_ENCRYPTION_KEYS is not set while using an external database: this host uses the "
     "key file {path}, and a second host on the same database would generate its own key and "
@@ -31,13 +28,13 @@ class ConfigError(ValueError):
 
 def check_database_url(url: str) -> str:
     """`url` if its driver is one psabot ships, else ConfigError naming the right scheme."""
-    try:
-        driver = make_url(url).drivername
-    except ArgumentError:
+    parts = url_parts(url)
+    if parts is None:
         raise ConfigError(
             "PSABOT_DATABASE_URL is not a database URL: use "
             "postgresql+asyncpg://user:password@host:5432/dbname."
-        ) from None
+        )
+    driver = parts.driver
     if driver in DRIVERS:
         return url
     right = (

@@ -5,19 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import __version__
 from bot.failures import OperatorError
 from bot.settings import Settings
 from storage import migrate
-from storage.crypto import CredentialCipher, CredentialDecryptError
+from storage.crypto import CredentialCipher
+from storage.doctor import Engine, UnknownRevision, schema_state, undecryptable, url_parts
 from storage.engine import create_engine
-from storage.models import PsaConnection
-from storage.slack_tables import slack_bots, slack_installations
 
-TOKEN_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
 DOCS_URL = "docs/deploy.md and docs/slack.md in the psabot source"
 
 
@@ -34,12 +30,12 @@ class Preflight:
 
 
 def database_label(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.resolved_database_url)
-    if url.get_backend_name() == "sqlite":
-        return f"SQLite {url.database}"
-    return f"PostgreSQL {url.render_as_string(hide_password=True)}"
+    parts = url_parts(settings.resolved_database_url)
+    if parts is None:
+        return "the database"
+    if parts.backend == "sqlite":
+        return f"SQLite {parts.database}"
+    return f"PostgreSQL {parts.display}"
 
 
 def key_source(settings: Settings) -> str:
@@ -53,23 +49,18 @@ def cipher_for(settings: Settings) -> CredentialCipher:
     return CredentialCipher(settings.encryption_key_list())
 
 
-async def pending_revisions(engine: AsyncEngine) -> tuple[str | None, list[str]]:
+async def pending_revisions(engine: Engine) -> tuple[str | None, list[str]]:
     """The database's revision and the revisions (oldest first) it still lacks."""
-    from alembic.script import ScriptDirectory
-
-    current = await migrate.current_revision(engine)
-    script = ScriptDirectory.from_config(migrate.alembic_config())
-    known = {r.revision for r in script.walk_revisions()}
-    if current is not None and current not in known:
+    try:
+        return await schema_state(engine)
+    except UnknownRevision as exc:
         raise OperatorError(
-            f"The database is at revision {current}, which this psabot {__version__} does not "
+            f"The database is at revision {exc}, which this psabot {__version__} does not "
             "know (a newer psabot migrated it): upgrade psabot on this host."
-        )
-    missing = [r.revision for r in script.iterate_revisions("heads", current or "base")]
-    return current, list(reversed(missing))
+        ) from None
 
 
-async def require_schema(engine: AsyncEngine, *, embedded: bool) -> tuple[str | None, list[str]]:
+async def require_schema(engine: Engine, *, embedded: bool) -> tuple[str | None, list[str]]:
     """Migrate the embedded database; refuse an external one that is behind."""
     current, missing = await pending_revisions(engine)
     if not missing:
@@ -81,24 +72,6 @@ async def require_schema(engine: AsyncEngine, *, embedded: bool) -> tuple[str | 
         f"The database schema is at {current or 'nothing (never migrated)'} and this psabot "
         f"needs {migrate.head_revision()}: run `psabot migrate` first."
     )
-
-
-async def undecryptable(engine: AsyncEngine, cipher: CredentialCipher) -> tuple[int, int]:
-    """(stored secrets, how many the keys cannot decrypt): connections and Slack tokens."""
-    total = bad = 0
-    async with engine.connect() as conn:
-        blobs = list((await conn.execute(select(PsaConnection.credentials))).scalars())
-        for table in (slack_installations, slack_bots):
-            names = [c for c in TOKEN_COLUMNS if c in table.c]
-            for row in (await conn.execute(select(*(table.c[n] for n in names)))).all():
-                blobs.extend(value for value in row if value)
-    for blob in blobs:
-        total += 1
-        try:
-            cipher.decrypt(blob)
-        except CredentialDecryptError:
-            bad += 1
-    return total, bad
 
 
 def keys_problem(settings: Settings, total: int, bad: int) -> str:

@@ -128,14 +128,16 @@ def test_shell_sandbox_scripted_session(tmp_path: Path) -> None:
             "/quit",
         ]
     )
-    result = psabot("shell", "--sandbox", cwd=tmp_path, stdin=script + "\n", timeout=90)
+    result = psabot(
+        "shell", "--sandbox", cwd=tmp_path, stdin=script + "\n", timeout=90, env={"COLUMNS": "200"}
+    )
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert "Updated the connection: ConnectWise company Psabot Demo MSP" in out
     assert "Linked this channel to #48213" in out
     assert "Note added to #48213" in out
-    assert "now *Waiting on Customer*" in out
-    assert "note (internal): “Replaced the toner, printing OK” · ✅ posted" in out
+    assert "now Waiting on Customer" in out
+    assert "note (Internal): “Replaced the toner, printing OK” · ✅ posted" in out
     assert "sandbox-private" not in out
 
 
