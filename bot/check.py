@@ -42,6 +42,12 @@ def _exists(path: str) -> bool:
     return Path(path).exists()  # a stat before anything else runs; nothing to wait on
 
 
+def _embedded(settings: Settings) -> bool:
+    """Like Settings.embedded_database, without raising on a URL that does not parse."""
+    parts = url_parts(settings.database_url) if settings.database_url else None
+    return settings.database_url is None or (parts is not None and parts.backend == "sqlite")
+
+
 def _problem(exc: BaseException, settings: Settings) -> str:
     return explain(exc, settings) or f"{type(exc).__name__}: {exc}"
 
@@ -92,6 +98,8 @@ async def _database(settings: Settings, lines: list[Line]) -> Engine | None:
 async def _keys(
     settings: Settings, engine: Engine | None, lines: list[Line]
 ) -> CredentialCipher | None:
+    if not settings.keys_configured and not _embedded(settings):
+        lines.append(Line(False, "keys", SECOND_HOST_WARNING.format(path=settings.key_file)))
     if not settings.keys_configured and not _exists(str(settings.key_file)):
         # Read-only: no key file is generated here. A throwaway key decrypts nothing, so
         # `total` counts what this host would be unable to read.
@@ -110,8 +118,6 @@ async def _keys(
     except Exception as exc:
         lines.append(Line(False, "keys", _problem(exc, settings)))
         return None
-    if not settings.keys_configured and not settings.embedded_database:
-        lines.append(Line(False, "keys", SECOND_HOST_WARNING.format(path=settings.key_file)))
     if engine is None:
         lines.append(Line(True, "keys", f"{key_source(settings)} parse"))
         return cipher
