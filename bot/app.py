@@ -12,6 +12,7 @@ from bot.core.intake import IntakeTuning
 from bot.runtime import OutboxTuning, Runtime
 from bot.settings import Settings
 from bot.slack import app as slack
+from bot.startup import index
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def create_app(
         await runtime.aclose()
 
     app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     slack.mount(app, RUNTIME, settings)

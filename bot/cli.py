@@ -1,4 +1,4 @@
-"""`psabot` command line: serve, shell, sandbox, migrate, keygen, rotate-keys."""
+"""`psabot` command line: serve, check, shell, sandbox, migrate, keygen, rotate-keys."""
 
 from __future__ import annotations
 
@@ -6,15 +6,20 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from aiohttp import web
 
-from bot import logs
+from bot import __version__, logs
+from bot.failures import OperatorError, bind, explain, port_problem
 from bot.settings import Settings
 
 log = logging.getLogger("psabot")
+DEBUG_HINT = "(run with --debug for the details)"
+DEBUG_HELP = "show tracebacks and debug logs (also PSABOT_LOG_LEVEL=DEBUG)"
 
 
 def _configure_logging(level: str) -> None:
@@ -29,27 +34,44 @@ def _configure_logging(level: str) -> None:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import create_app
+    from bot.startup import preflight, summary
 
+    # Everything that can be wrong with the set-up is found before "listening" is printed.
+    report = asyncio.run(preflight(settings))
+    sock = bind(args.host, args.port)
     app = create_app(settings)
-    print(f"psabot listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    print(summary(settings, report, args.host, args.port), file=sys.stderr, flush=True)
+    web.run_app(app, sock=sock, print=None, access_log=None)
     return 0
 
 
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.check import run_checks
+
+    return asyncio.run(run_checks(settings, connections=args.connections))
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.startup import pending_revisions
     from storage import migrate
     from storage.engine import create_engine
 
-    async def run() -> str | None:
+    async def run() -> tuple[list[str], str | None]:
         engine = create_engine(settings.resolved_database_url)
         try:
-            await migrate.upgrade(engine)
-            return await migrate.current_revision(engine)
+            _, missing = await pending_revisions(engine)
+            if missing:
+                await migrate.upgrade(engine)
+            return missing, await migrate.current_revision(engine)
         finally:
             await engine.dispose()
 
-    revision = asyncio.run(run())
-    print(f"database is at revision {revision}")
+    applied, revision = asyncio.run(run())
+    if applied:
+        print(f"applied {len(applied)} migration(s): {', '.join(applied)}")
+        print(f"database is at revision {revision}")
+    else:
+        print(f"database is at revision {revision}; nothing to apply")
     return 0
 
 
@@ -61,7 +83,7 @@ def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.crypto import CredentialCipher
+    from storage.crypto import CredentialCipher, CredentialDecryptError
     from storage.engine import create_engine
     from storage.store import Store
 
@@ -76,7 +98,13 @@ def cmd_rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await store.aclose()
 
-    connections, tokens = asyncio.run(run())
+    try:
+        connections, tokens = asyncio.run(run())
+    except CredentialDecryptError:
+        raise OperatorError(
+            "A stored credential cannot be decrypted with any key in PSABOT_ENCRYPTION_KEYS: "
+            "list the new key and the old one, newest first (`new,old`), and run rotate-keys again."
+        ) from None
     print(
         f"re-encrypted {connections} stored connection(s) and {tokens} Slack token(s) "
         "with the first key"
@@ -95,29 +123,42 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
         "retry_after": args.retry_after,
         "hang_seconds": args.hang_seconds,
     }
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            run_sandbox(args.host, args.port, seed=args.seed, latency_ms=args.latency_ms, **faults)
-        )
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(
+                run_sandbox(
+                    args.host, args.port, seed=args.seed, latency_ms=args.latency_ms, **faults
+                )
+            )
+    except OSError as exc:
+        raise port_problem(exc, args.host, args.port) from None
     return 0
 
 
 def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
     from bot.shell.repl import run_shell
 
-    if settings.log_level.upper() == "INFO":
+    if settings.log_level.upper() == "INFO" and not args.debug:
         logging.getLogger().setLevel(logging.WARNING)  # keep the conversation readable
-    return asyncio.run(
-        run_shell(settings, sandbox=args.sandbox, user=args.as_user, admin=args.admin)
-    )
+    try:
+        return asyncio.run(
+            run_shell(settings, sandbox=args.sandbox, user=args.as_user, admin=args.admin)
+        )
+    except KeyboardInterrupt:  # Ctrl-C leaves like Ctrl-D: a newline, no traceback
+        print(flush=True)
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="psabot",
-        description="Chat-ops bot connecting Slack and Microsoft Teams to ConnectWise PSA.",
+        description="Chat-ops bot connecting Slack to ConnectWise PSA.",
+        epilog="`psabot COMMAND --help` describes a command. Settings come from the "
+        "environment (README, Configuration).",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"psabot {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser(
         "serve",
@@ -129,16 +170,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
     serve.set_defaults(func=cmd_serve)
 
+    check = sub.add_parser(
+        "check",
+        help="check the deployment: settings, database, keys, Slack, URLs",
+        description="One line per check, ✓ or ✗ with the fix; the exit code is 0 only if "
+        "every check passes. Reads only; migrates nothing.",
+    )
+    check.add_argument(
+        "--connections",
+        action="store_true",
+        help="also test every stored ConnectWise connection (one API call each)",
+    )
+    check.set_defaults(func=cmd_check)
+
     shell = sub.add_parser(
         "shell",
         help="local chat REPL over the same commands",
-        description="A terminal chat: type `/ticket help`. `/as USER [--admin]` and "
-        "`/in CHANNEL [THREAD]` switch identity and place.",
+        description="A terminal chat over the bot's commands: type `help`. `/as USER "
+        "[--admin]` and `/in CHANNEL [THREAD]` switch identity and place; `@name` mentions a "
+        "shell user.",
     )
     shell.add_argument(
         "--sandbox",
         action="store_true",
-        help="start the ConnectWise sandbox in-process and connect the shell's account to it",
+        help="start the ConnectWise sandbox in-process and connect the shell's account to it "
+        "(its data lives in a temporary directory, removed on exit)",
     )
     shell.add_argument("--as", dest="as_user", default=None, help="chat user name to start as")
     shell.add_argument("--admin", action="store_true", help="start as a workspace admin")
@@ -191,15 +247,61 @@ def build_parser() -> argparse.ArgumentParser:
         "PSABOT_ENCRYPTION_KEYS (the others must still be listed to decrypt).",
     )
     rotate.set_defaults(func=cmd_rotate_keys)
+    for command in sub.choices.values():
+        # `psabot serve --debug` works as well as `psabot --debug serve`.
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+        )
     return parser
 
 
+def _load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper() or 'a setting'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise OperatorError(f"A setting in the environment is invalid ({problems}).") from None
+
+
+def _fail(exc: BaseException, settings: Settings | None, debug: bool) -> int:
+    """One or two sentences on stderr (the traceback too with --debug); exit code 1."""
+    text = explain(exc, settings)
+    if text is None:
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        text = f"psabot failed: {type(exc).__name__}{': ' + detail if detail else ''}."
+        if not debug:
+            text += f" {DEBUG_HINT}"
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(text, file=sys.stderr, flush=True)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = Settings()
-    _configure_logging(settings.log_level)
-    code: int = args.func(args, settings)
-    return code
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    os.umask(0o077)  # the data dir holds credentials and the key: files are 0600, dirs 0700
+    settings: Settings | None = None
+    debug = bool(args.debug) or os.environ.get("PSABOT_LOG_LEVEL", "").upper() == "DEBUG"
+    args.debug = debug
+    try:
+        settings = _load_settings()
+        _configure_logging("DEBUG" if debug else settings.log_level)
+        code: int = args.func(args, settings)
+        return code
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except Exception as exc:
+        return _fail(exc, settings, debug)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Process settings from the environment (DESIGN.md §4); secrets are SecretStr."""
+"""Process settings from the environment (README "Configuration"); secrets are SecretStr."""
 
 from __future__ import annotations
 
@@ -8,10 +8,44 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.crypto import load_or_create_key_file, parse_keys
+from storage.crypto import KEY_FILE_NAME, load_or_create_key_file, parse_keys
+from storage.doctor import DRIVERS, url_parts
 from storage.engine import default_sqlite_url, is_sqlite
 
 log = logging.getLogger(__name__)
+
+SECOND_HOST_WARNING = (
+    "PSABOT_ENCRYPTION_KEYS is not set while using an external database: this host uses the "
+    "key file {path}, and a second host on the same database would generate its own key and "
+    "fail to read the stored credentials; set PSABOT_ENCRYPTION_KEYS to the same key everywhere"
+)
+_warned: list[bool] = []
+
+
+class ConfigError(ValueError):
+    """A setting is present but unusable; the message says what to change."""
+
+
+def check_database_url(url: str) -> str:
+    """`url` if its driver is one psabot ships, else ConfigError naming the right scheme."""
+    parts = url_parts(url)
+    if parts is None:
+        raise ConfigError(
+            "PSABOT_DATABASE_URL is not a database URL: use "
+            "postgresql+asyncpg://user:password@host:5432/dbname."
+        )
+    driver = parts.driver
+    if driver in DRIVERS:
+        return url
+    right = (
+        "sqlite+aiosqlite:///path/to/file"
+        if driver.startswith("sqlite")
+        else ("postgresql+asyncpg://user:password@host:5432/dbname")
+    )
+    raise ConfigError(
+        f"PSABOT_DATABASE_URL starts with `{driver}://`, which psabot cannot use: "
+        f"write it as {right}."
+    )
 
 
 def _env(name: str) -> AliasChoices:
@@ -27,6 +61,7 @@ class Settings(BaseSettings):
     cw_allowed_hosts: str = Field("", validation_alias=_env("PSABOT_CW_ALLOWED_HOSTS"))
     cw_client_id: str | None = Field(None, validation_alias=_env("PSABOT_CW_CLIENT_ID"))
     log_level: str = Field("INFO", validation_alias=_env("PSABOT_LOG_LEVEL"))
+    public_url: str | None = Field(None, validation_alias=_env("PSABOT_PUBLIC_URL"))
 
     slack_signing_secret: SecretStr | None = Field(
         None, validation_alias=_env("SLACK_SIGNING_SECRET")
@@ -57,6 +92,7 @@ class Settings(BaseSettings):
     @field_validator(
         "database_url",
         "encryption_keys",
+        "public_url",
         "cw_client_id",
         "slack_signing_secret",
         "slack_bot_token",
@@ -76,7 +112,19 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or default_sqlite_url(self.data_dir)
+        if self.database_url is None:
+            return default_sqlite_url(self.data_dir)
+        return check_database_url(self.database_url)
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / KEY_FILE_NAME
+
+    @property
+    def keys_configured(self) -> bool:
+        return self.encryption_keys is not None and bool(
+            self.encryption_keys.get_secret_value().strip()
+        )
 
     @property
     def embedded_database(self) -> bool:
@@ -88,12 +136,9 @@ class Settings(BaseSettings):
 
     def encryption_key_list(self) -> list[str]:
         """Configured keys, or the generated key file of the data dir (embedded mode)."""
-        if self.encryption_keys is not None and self.encryption_keys.get_secret_value().strip():
+        if self.encryption_keys is not None and self.keys_configured:
             return parse_keys(self.encryption_keys.get_secret_value())
-        if not self.embedded_database:
-            log.warning(
-                "PSABOT_ENCRYPTION_KEYS is not set while using %s; every process sharing this "
-                "database must use the same key, so set it explicitly in production",
-                "an external database",
-            )
+        if not self.embedded_database and not _warned:
+            _warned.append(True)  # once per process, however many parts ask for the keys
+            log.warning(SECOND_HOST_WARNING.format(path=self.key_file))
         return load_or_create_key_file(self.data_dir)

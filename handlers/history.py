@@ -7,6 +7,7 @@ from bot.core.reply import Card, Fact, Reply
 from bot.core.router import Router
 from bot.outbox import preview
 from handlers.common import parse_ticket_id, when
+from psa.types import NoteType
 from storage.models import LedgerKind, LedgerState, PostLedger
 
 router = Router("history")
@@ -20,11 +21,18 @@ OUTCOME = {
 }
 
 
+def _type_label(value: str | None) -> str:
+    try:
+        return NoteType(value or NoteType.INTERNAL.value).label
+    except ValueError:
+        return value or "note"
+
+
 def describe(row: PostLedger) -> tuple[str, str]:
     if row.kind == LedgerKind.STATUS.value:
         what = f"status → {row.status_name}"
     else:
-        what = f"note ({row.note_type}): “{preview(row.body)}”"
+        what = f"note ({_type_label(row.note_type)}): “{preview(row.body)}”"
     outcome = OUTCOME.get(row.state, row.state)
     if row.state == LedgerState.FAILED.value and row.last_error:
         outcome += f": {row.last_error}"

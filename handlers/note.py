@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+
 from bot.core.context import Request
 from bot.core.errors import BadArguments, reply_for
 from bot.core.invocation import FormSubmission, humanize_mentions
@@ -15,29 +18,51 @@ from storage.errors import is_unavailable
 from storage.models import LedgerKind
 
 router = Router("note")
-USAGE = "note [--internal|--resolution|--description] <text>"
+USAGE = "note [--internal|--discussion|--resolution] <text>"
 
+# ConnectWise's own names for the three sections; `--description` is the old spelling.
 FLAGS = {
     "--internal": NoteType.INTERNAL,
     "-i": NoteType.INTERNAL,
-    "--resolution": NoteType.RESOLUTION,
-    "-r": NoteType.RESOLUTION,
-    "--description": NoteType.DESCRIPTION,
     "--discussion": NoteType.DESCRIPTION,
     "-d": NoteType.DESCRIPTION,
+    "--description": NoteType.DESCRIPTION,
+    "--resolution": NoteType.RESOLUTION,
+    "-r": NoteType.RESOLUTION,
 }
+SUGGESTED = ("--internal", "--discussion", "--resolution")
 MAX_NOTE_LENGTH = 10_000
+_FLAG_RE = re.compile(r"^--?[A-Za-z][\w-]*$")
+
+
+def _unknown_flag(flag: str) -> BadArguments:
+    close = difflib.get_close_matches(flag.lower(), SUGGESTED, n=1, cutoff=0.5)
+    hint = f"did you mean `{close[0]}`?" if close else f"the flags are {', '.join(SUGGESTED)}."
+    return BadArguments(
+        f"`{flag}` is not a note flag; {hint} Nothing was posted (to post text that starts "
+        "with a dash, put `--` before it).",
+        USAGE,
+    )
 
 
 def parse_note_args(args: str) -> tuple[NoteType, str]:
-    """Leading flags pick the type; the rest is the note, kept verbatim."""
+    """Leading flags pick the type; the rest is the note, kept verbatim.
+
+    A leading word that looks like a flag but is none is refused, so a typo is never posted
+    to the ticket (a note cannot be taken back); `--` ends the flags.
+    """
     note_type = NoteType.INTERNAL
     rest = args.strip()
     seen: set[str] = set()
     while rest.startswith("-"):
         flag, _, remainder = rest.partition(" ")
+        if flag == "--":
+            rest = remainder.lstrip()
+            break
         flag_key = flag.lower()
         if flag_key not in FLAGS:
+            if _FLAG_RE.match(flag):
+                raise _unknown_flag(flag)
             break
         chosen = FLAGS[flag_key]
         if seen and chosen.value not in seen:

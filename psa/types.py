@@ -12,12 +12,13 @@ class NoteType(enum.StrEnum):
 
     INTERNAL = "internal"  # internal analysis (not visible to the customer)
     RESOLUTION = "resolution"
-    DESCRIPTION = "description"  # detail description / discussion
+    DESCRIPTION = "description"  # stored value; ConnectWise and every label call it Discussion
 
     @property
     def label(self) -> str:
+        """ConnectWise's own name for the section, the one name users see everywhere."""
         return {
-            NoteType.INTERNAL: "Internal analysis",
+            NoteType.INTERNAL: "Internal",
             NoteType.RESOLUTION: "Resolution",
             NoteType.DESCRIPTION: "Discussion",
         }[self]

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from cryptography.fernet import Fernet
 
-COMMANDS = ["serve", "shell", "sandbox", "migrate", "keygen", "rotate-keys"]
+COMMANDS = ["serve", "check", "shell", "sandbox", "migrate", "keygen", "rotate-keys"]
 
 
 def psabot(
@@ -79,6 +79,8 @@ async def test_serve_starts_with_no_configuration(tmp_path: Path) -> None:
                     await asyncio.sleep(0.1)
             async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
                 metrics = await resp.text()
+            async with session.get(f"http://127.0.0.1:{port}/") as resp:
+                index = await resp.json()
         assert body["status"] == "ok" and body["database"] == "reachable"
         assert "psabot_ledger_pending 0.0" in metrics
         key_file = tmp_path / ".psabot" / "encryption.key"
@@ -88,6 +90,34 @@ async def test_serve_starts_with_no_configuration(tmp_path: Path) -> None:
         proc.terminate()
         _, stderr = await proc.communicate()
     assert b"generated an encryption key" in stderr
+    assert index["health"] == "/healthz" and "docs/deploy.md" in index["docs"]
+    summary = stderr.decode()
+    for line in ("  database  SQLite", "  keys      key file", "  slack     off", "  routes    /"):
+        assert line in summary, summary
+    assert "psabot shell --sandbox" in summary  # what to do next, with Slack off
+    # The block comes before the listening line, and nothing after it is a traceback.
+    assert summary.index("  slack     off") < summary.index("psabot listening on")
+    assert "Traceback" not in summary
+
+
+def test_version_and_bare_psabot(tmp_path: Path) -> None:
+    version = psabot("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("psabot ")
+    bare = psabot(cwd=tmp_path)
+    assert bare.returncode == 0 and "usage: psabot" in bare.stdout and "check" in bare.stdout
+    assert "Teams" not in bare.stdout
+
+
+def test_migrate_says_which_revisions_it_applied(tmp_path: Path) -> None:
+    env = {"PSABOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite3'}"}
+    first = psabot("migrate", cwd=tmp_path, env=env)
+    from storage import migrate
+
+    assert first.returncode == 0, first.stderr
+    assert "applied " in first.stdout and "migration(s): 0001_" in first.stdout
+    assert f"database is at revision {migrate.head_revision()}" in first.stdout
+    again = psabot("migrate", cwd=tmp_path, env=env)
+    assert "nothing to apply" in again.stdout and "applied" not in again.stdout
 
 
 def test_migrate_and_rotate_keys(tmp_path: Path) -> None:
@@ -128,14 +158,16 @@ def test_shell_sandbox_scripted_session(tmp_path: Path) -> None:
             "/quit",
         ]
     )
-    result = psabot("shell", "--sandbox", cwd=tmp_path, stdin=script + "\n", timeout=90)
+    result = psabot(
+        "shell", "--sandbox", cwd=tmp_path, stdin=script + "\n", timeout=90, env={"COLUMNS": "200"}
+    )
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert "Updated the connection: ConnectWise company Psabot Demo MSP" in out
     assert "Linked this channel to #48213" in out
     assert "Note added to #48213" in out
-    assert "now *Waiting on Customer*" in out
-    assert "note (internal): “Replaced the toner, printing OK” · ✅ posted" in out
+    assert "now Waiting on Customer" in out
+    assert "note (Internal): “Replaced the toner, printing OK” · ✅ posted" in out
     assert "sandbox-private" not in out
 
 

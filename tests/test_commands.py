@@ -32,7 +32,7 @@ async def test_help_lists_every_command(chat: Chat) -> None:
     out = await chat.say("/ticket help")
     for usage in (
         "link <ticket id>",
-        "note [--internal|--resolution|--description] <text>",
+        "note [--internal|--discussion|--resolution] <text>",
         "status [<status name>]",
         "map me",
         "history",
@@ -209,7 +209,7 @@ async def test_note_lands_once_with_footer_as_the_member(
 
 async def test_note_form(linked: Chat, cw_sandbox: SandboxServer) -> None:
     out = await linked.say("/ticket note", ["2", "Line one", "line two", ".", "resolved", "1"])
-    assert "Note added" in out and "now *Resolved*" in out
+    assert "Note added" in out and "now Resolved" in out
     note = cw_sandbox.state.notes_for(OPEN_TICKET_ID)[-1]
     assert note["text"].startswith("Line one\nline two")
     assert note["resolutionFlag"] is True
@@ -275,13 +275,13 @@ async def test_psa_rate_limited_for_reads(linked: Chat, cw_sandbox: SandboxServe
 
 
 async def test_status_fuzzy_ambiguous_and_unknown(linked: Chat, cw_sandbox: SandboxServer) -> None:
-    assert "now *Waiting on Customer*" in await linked.say("/ticket status waiting")
+    assert "now Waiting on Customer" in await linked.say("/ticket status waiting")
     assert cw_sandbox.state.ticket(OPEN_TICKET_ID)["status"]["name"] == "Waiting on Customer"
     out = await linked.say("/ticket status ed")  # Assigned, Scheduled, Resolved, Closed
     assert "matches several statuses" in out and "[1]" in out
     assert "No status like `frozen`" in await linked.say("/ticket status frozen")
     closed = await linked.say("/ticket status closed")
-    assert "now *Closed*" in closed
+    assert "now Closed" in closed
     assert cw_sandbox.state.ticket(OPEN_TICKET_ID)["closedFlag"] is True
 
 
@@ -351,7 +351,7 @@ async def test_history_for_conversation_and_ticket(linked: Chat) -> None:
     await linked.say("/ticket status assigned")
     out = await linked.say("/ticket history")
     assert "Jane Doe · #48213" in out
-    assert "note (internal): “First note” · ✅ posted" in out
+    assert "note (Internal): “First note” · ✅ posted" in out
     assert "status → Assigned · ✅ posted" in out
     linked.in_channel("elsewhere")
     assert "First note" in await linked.say(f"/ticket history {OPEN_TICKET_ID}")

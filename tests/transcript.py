@@ -45,6 +45,7 @@ class Chat:
             user=_user(user, email, admin),
             channel=channel,
             workspace=workspace,
+            width=1000,  # no wrapping: assertions read whole sentences
         )
 
     async def _collect(self, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
 
@@ -102,7 +103,7 @@ class Dispatcher:
                     found = self.router.match("show")
                 if found is None:
                     word = action.text.split()[0] if action.text.split() else ""
-                    return _unknown(word), "unknown"
+                    return _unknown(word, self.router), "unknown"
             spec, rest = found
             request.args = rest
             if spec.owner_only and not await request.is_owner():
@@ -120,9 +121,17 @@ class Dispatcher:
         raise TypeError(f"unknown action {type(action).__name__}")
 
 
-def _unknown(word: str) -> Handler:
+def _unknown(word: str, router: Router) -> Handler:
+    names = sorted({" ".join(c.words[:1]) for c in router.commands if not c.hidden})
+    lowered = word.lower()
+    close = [n for n in names if lowered and n.startswith(lowered)]
+    close = close or difflib.get_close_matches(lowered, names, n=1, cutoff=0.6)
+    hint = f"Did you mean `{close[0]}`? " if close else ""
+
     async def handler(request: Request) -> Reply:
-        return Reply.warning(f"I don't know `{word}`. Try `/ticket help` to see what I can do.")
+        return Reply.warning(
+            f"I don't know `{word}`. {hint}Try `/ticket help` to see what I can do."
+        )
 
     return handler
 

@@ -1,47 +1,101 @@
-"""Reply → plain text for the terminal (cards as indented blocks, buttons numbered)."""
+"""Reply → plain text for the terminal: no chat markup, one URL per card, wrapped to the width."""
 
 from __future__ import annotations
+
+import re
+import shutil
+import textwrap
 
 from bot.core.reply import Button, Card, Reply, Tone, Visibility
 
 ICON = {Tone.INFO: "", Tone.SUCCESS: "✅ ", Tone.WARNING: "⚠️  ", Tone.ERROR: "❌ "}
+MIN_WIDTH = 40
+LABEL_COLUMN = 24  # longer fact labels get a line of their own
+
+_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)(?:\|([^>]*))?>")
+_USER = re.compile(r"<@([A-Za-z0-9._:\-]+)(?:\|([^>]*))?>")
+_CHANNEL = re.compile(r"<#([A-Za-z0-9]+)(?:\|([^>]*))?>")
+# Emphasis only where chat would render it: *bold*, _italic_, ~strike~ around a word run.
+_EMPHASIS = re.compile(r"(?<![\w*_~])([*_~])(?=[^\s*_~])([^\n]*?[^\s\\])\1(?![\w*_~])")
 
 
-def render_card(card: Card, buttons: list[Button]) -> list[str]:
-    lines = [f"┌ {card.title}" + (f"  <{card.url}>" if card.url else "")]
+def terminal_width() -> int:
+    """The terminal's columns (COLUMNS wins, as in every shell tool), never below MIN_WIDTH."""
+    return max(MIN_WIDTH, shutil.get_terminal_size((80, 24)).columns)
+
+
+def plain(text: str) -> str:
+    """Chat markup → what a terminal shows: links as text, no emphasis characters."""
+    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
+    text = _USER.sub(lambda m: "@" + ((m.group(2) or "").strip() or m.group(1)), text)
+    text = _CHANNEL.sub(lambda m: "#" + ((m.group(2) or "").strip() or m.group(1)), text)
+    previous = None
+    while previous != text:  # nested emphasis (*_x_*) unwraps one level per pass
+        previous, text = text, _EMPHASIS.sub(r"\2", text)
+    return text
+
+
+def wrap(text: str, width: int, first: str = "", rest: str | None = None) -> list[str]:
+    """Word-wrapped lines (a long URL stays whole rather than being cut mid-word)."""
+    rest = first if rest is None else rest
+    out: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        lead = paragraph[: len(paragraph) - len(paragraph.lstrip())]  # keep an indented list
+        lines = textwrap.wrap(
+            paragraph.lstrip(),
+            width=width,
+            initial_indent=(first if not out else rest) + lead,
+            subsequent_indent=rest + lead,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        out.extend(lines or [(first if not out else rest).rstrip()])
+    return out
+
+
+def render_card(card: Card, buttons: list[Button], width: int = 80) -> list[str]:
+    links = [b for b in card.buttons if b.url]
+    lines = wrap(plain(card.title), width, "┌ ", "│ ")
     if card.subtitle:
-        lines.append(f"│ {card.subtitle}")
-    for line in card.text.splitlines() if card.text else []:
-        lines.append(f"│ {line}")
-    width = max((len(f.label) for f in card.facts), default=0)
-    for fact in card.facts:
-        lines.append(f"│ {fact.label.ljust(width)}  {fact.value}")
+        lines += wrap(plain(card.subtitle), width, "│ ")
+    if card.text:
+        lines += wrap(plain(card.text), width, "│ ")
+    shown = list(card.facts)
+    column = min(max((len(f.label) for f in shown), default=0), LABEL_COLUMN)
+    for fact in shown:
+        value = plain(fact.value)
+        if len(fact.label) <= column:
+            lead = f"│ {fact.label.ljust(column)}  "
+            lines += wrap(value, width, lead, "│ " + " " * (column + 2))
+        else:
+            lines += wrap(plain(fact.label), width, "│ ")
+            lines += wrap(value, width, "│     ")
+    # The card's URL is printed once: on its link button when it has one, else on its own.
+    if card.url and not any(b.url == card.url for b in links):
+        lines.append(f"│ {card.url}")
     labels = []
     for button in card.buttons:
         if button.url:
-            labels.append(f"{button.label} → {button.url}")
-        else:
-            buttons.append(button)
-            labels.append(f"[{len(buttons)}] {button.label}")
-    if labels:
-        lines.append("└ " + "   ".join(labels))
-    else:
-        lines.append("└")
+            continue
+        buttons.append(button)
+        labels.append(f"[{len(buttons)}] {plain(button.label)}")
+    for link in links:
+        lines.append(f"│ {plain(link.label)}: {link.url}")
+    lines += wrap("   ".join(labels), width, "└ ", "  ") if labels else ["└"]
     return lines
 
 
-def render(reply: Reply, buttons: list[Button]) -> list[str]:
+def render(reply: Reply, buttons: list[Button], width: int | None = None) -> list[str]:
     """Text lines for a reply; action buttons are appended to `buttons` (numbered from 1)."""
+    width = width or terminal_width()
     lines: list[str] = []
     if reply.text:
         prefix = ICON[reply.tone]
         if reply.visibility is Visibility.CHANNEL:
             prefix = "(to the channel) " + prefix
-        text_lines = reply.text.splitlines()
-        lines.append(prefix + text_lines[0])
-        lines.extend(text_lines[1:])
+        lines += wrap(prefix + plain(reply.text), width)
     for card in reply.cards:
-        lines.extend(render_card(card, buttons))
+        lines.extend(render_card(card, buttons, width))
     if buttons:
         lines.append("(press a button with /press <number>)")
     return lines

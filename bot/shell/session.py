@@ -1,14 +1,16 @@
-"""A shell chat session: lines in, the same Invocations as Slack and Teams, text out.
+"""A shell chat session: lines in, the same Invocations as Slack, text out.
 
 Meta commands switch identity and place like a chat client would: `/as <user> [--admin]
 [--email <address>]`, `/in <channel> [<thread>]`, `/press <n>` for the last reply's buttons,
-`/whoami`, `/quit`. Anything else is a `/ticket` command (the `/ticket` prefix is optional).
-Forms become prompts through a `Prompter`; secrets are read without echo.
+`/whoami`, `/quit`. Anything else is a `/ticket` command (the `/ticket` prefix is optional);
+`@name` in it mentions a shell user, as `<@U…>` does in Slack. Forms become prompts through a
+`Prompter`; secrets are read without echo.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import shlex
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,11 +29,37 @@ from bot.core.invocation import (
     OptionsQuery,
     Platform,
 )
-from bot.core.reply import Button, FieldKind, Form, FormField, Reply
-from bot.shell.render import render
+from bot.core.reply import Button, FieldKind, Form, FormField, Option, Reply
+from bot.shell.render import render, terminal_width, wrap
 
 Output = Callable[[str], Awaitable[None]]
 MAX_FORM_ROUNDS = 3
+# `@bob` or `@"Jane Doe"`; not the middle of an address like jane@example.com.
+MENTION_RE = re.compile(r"(?<![\w<@])@(?:\"([^\"]+)\"|([A-Za-z0-9][\w.\-]*[\w]|[A-Za-z0-9]))")
+SHELL_COMMANDS = (
+    (
+        "/as <name> [--admin] [--email <address>]",
+        "become another user (quote two words, or "
+        "not: /as Jane Doe); a user you were before is picked up again",
+    ),
+    ("/in <channel> [<thread>]", "move to another channel or thread"),
+    ("/press <n>", "press button [n] of the last reply"),
+    ("/whoami", "who and where you are"),
+    ("/quit", "leave (Ctrl-D and Ctrl-C too)"),
+    ("@name", "mention a shell user in a command: owners add @bob, map @bob msmith"),
+)
+
+
+def shell_help(width: int) -> list[str]:
+    lines = ["Shell commands (everything else is a /ticket command; the prefix is optional):"]
+    for usage, summary in SHELL_COMMANDS:
+        lines += wrap(usage, width, "  ")
+        lines += wrap(summary, width, "      ")
+    return lines
+
+
+def user_id_for(name: str) -> str:
+    return name.strip().lower().replace(" ", ".")
 
 
 class Prompter(Protocol):
@@ -62,13 +90,46 @@ class ShellSession:
         user: ChatUser,
         channel: str = "general",
         workspace: str = "local",
+        width: int | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.prompter = prompter
         self.output = output
         self.state = ShellState(user=user, conversation=Conversation(channel), workspace=workspace)
+        self.users: dict[str, ChatUser] = {user.id: user}  # everyone this session has been
+        self.width = width
         self._session = uuid.uuid4().hex[:8]
         self._counter = itertools.count(1)
+
+    @property
+    def prompt(self) -> str:
+        """`Jane Doe in #general> `: who is typing, and where."""
+        conv = self.state.conversation
+        place = f"#{conv.channel_id}" + (f" thread {conv.thread_id}" if conv.thread_id else "")
+        return f"{self.state.user.display} in {place}> "
+
+    def _width(self) -> int:
+        return self.width or terminal_width()
+
+    def known_user(self, name: str) -> ChatUser | None:
+        """A user of this session by id, full name or (when unambiguous) first name."""
+        key = name.strip().casefold()
+        for user in self.users.values():
+            if key in (user.id.casefold(), user.name.casefold()):
+                return user
+        firsts = [u for u in self.users.values() if u.name.split()[:1] == [name.strip()]]
+        return firsts[0] if len(firsts) == 1 else None
+
+    def mentions(self, text: str) -> str:
+        """`@bob` → `<@bob|Bob>`, the form every transport hands the handlers."""
+
+        def resolve(match: re.Match[str]) -> str:
+            name = match.group(1) or match.group(2)
+            user = self.known_user(name) or ChatUser(id=user_id_for(name), name=name)
+            self.users.setdefault(user.id, user)
+            return f"<@{user.id}|{user.display}>"
+
+        return MENTION_RE.sub(resolve, text)
 
     def _invocation(self, action: Action) -> Invocation:
         return Invocation(
@@ -98,7 +159,10 @@ class ShellSession:
             await self._meta(stripped)
             return True
         text = stripped[len("/ticket") :] if stripped.lower().startswith("/ticket") else stripped
-        await self.dispatch(Command(text.strip()))
+        await self.dispatch(Command(self.mentions(text.strip())))
+        if text.strip().lower() == "help":
+            for line in shell_help(self._width()):
+                await self._say(line)
         return True
 
     async def dispatch(self, action: Action) -> None:
@@ -107,7 +171,7 @@ class ShellSession:
 
     async def _show(self, reply: Reply) -> None:
         self.state.buttons = []
-        for line in render(reply, self.state.buttons):
+        for line in render(reply, self.state.buttons, self._width()):
             await self._say(line)
         if reply.form is not None:
             await self._fill(reply.form)
@@ -117,10 +181,15 @@ class ShellSession:
     async def _fill(self, form: Form) -> None:
         for _ in range(MAX_FORM_ROUNDS):
             await self._say(f"── {form.title} ──")
-            if form.intro:
-                await self._say(form.intro)
+            for line in wrap(form.intro, self._width()) if form.intro else []:
+                await self._say(line)
+            # Every error before any question, so nobody re-answers a form without knowing why.
             if "" in form.errors:
                 await self._say(f"⚠️  {form.errors['']}")
+            for name, error in form.errors.items():
+                if name:
+                    label = next((f.label for f in form.fields if f.name == name), name)
+                    await self._say(f"⚠️  {label}: {error}")
             values: dict[str, str] = {}
             try:
                 for form_field in form.fields:
@@ -144,8 +213,6 @@ class ShellSession:
         await self._say("Giving up on this form; run the command again when ready.")
 
     async def _ask(self, form: Form, f: FormField) -> str:
-        if error := form.errors.get(f.name):
-            await self._say(f"⚠️  {f.label}: {error}")
         if f.hint:
             await self._say(f"   ({f.hint})")
         optional = "" if f.required else ", optional"
@@ -156,20 +223,24 @@ class ShellSession:
             answer = await self._answer(f"{f.label} (number{optional}){default}: ")
             return self._pick(answer, f.options, f.initial)
         if f.kind is FieldKind.SEARCH:
-            query = await self._answer(f"{f.label} (type to search{optional}): ")
+            # Like Slack's picker opened without typing: the first options are listed at once.
+            first = await self._options(form, f, "")
+            for i, option in enumerate(first, 1):
+                await self._say(f"   {i}. {option.label}")
+            how = "number, or words to search" if first else "type to search"
+            query = await self._answer(f"{f.label} ({how}{optional}): ")
             if not query.strip():
                 return ""
-            reply = await self.dispatcher.handle(
-                self._invocation(OptionsQuery(f.source, query, dict(form.metadata))),
-                self._progress,
-            )
-            if not reply.options:
+            if query.strip().isdigit() and 1 <= int(query) <= len(first):
+                return self._pick(query, first, "")
+            found = await self._options(form, f, query)
+            if not found:
                 await self._say(f"   nothing matches; using {query!r} as typed")
                 return query.strip()
-            for i, option in enumerate(reply.options, 1):
+            for i, option in enumerate(found, 1):
                 await self._say(f"   {i}. {option.label}")
             answer = await self._answer(f"{f.label} (number): ")
-            return self._pick(answer, reply.options, "")
+            return self._pick(answer, found, "")
         if f.kind is FieldKind.MULTILINE:
             await self._say(f"{f.label}{optional} (end with a line containing only '.'):")
             lines: list[str] = []
@@ -181,10 +252,15 @@ class ShellSession:
         )
         return answer if answer else f.initial if f.kind is not FieldKind.SECRET else ""
 
+    async def _options(self, form: Form, f: FormField, query: str) -> tuple[Option, ...]:
+        reply = await self.dispatcher.handle(
+            self._invocation(OptionsQuery(f.source, query, dict(form.metadata))),
+            self._progress,
+        )
+        return reply.options
+
     @staticmethod
     def _pick(answer: str, options: tuple[object, ...], default: str) -> str:
-        from bot.core.reply import Option
-
         choices = [o for o in options if isinstance(o, Option)]
         text = answer.strip()
         if not text:
@@ -211,15 +287,7 @@ class ShellSession:
             words = line.split()
         command, args = words[0].lower(), words[1:]
         if command == "/as" and args:
-            admin = "--admin" in args
-            email = None
-            if "--email" in args and args.index("--email") + 1 < len(args):
-                email = args[args.index("--email") + 1]
-            name = args[0]
-            self.state.user = ChatUser(
-                id=name.lower(), name=name, email=email, is_admin=admin, admin_known=False
-            )
-            await self._say(f"You are now {name}{' (admin)' if admin else ''}.")
+            await self._become(args)
         elif command == "/in" and args:
             thread = args[1] if len(args) > 1 else None
             self.state.conversation = Conversation(args[0].lstrip("#"), thread)
@@ -241,12 +309,27 @@ class ShellSession:
                 + f" of workspace {self.state.workspace}"
             )
         else:
-            await self._say(
-                "Shell commands: /as <user> [--admin] [--email <address>], "
-                "/in <channel> [<thread>], /press <n>, /whoami, /quit. "
-                "Everything else is a /ticket command; try `help`."
-            )
+            for line in shell_help(self._width()):
+                await self._say(line)
 
-
-def user_from(name: str, *, email: str | None, admin: bool) -> ChatUser:
-    return ChatUser(id=name.lower(), name=name, email=email, is_admin=admin, admin_known=False)
+    async def _become(self, args: list[str]) -> None:
+        """`/as Jane Doe --admin`: every word before the first flag is the name."""
+        flags = [i for i, a in enumerate(args) if a.startswith("--")]
+        name = " ".join(args[: flags[0]] if flags else args).strip()
+        if not name:
+            await self._say("Say who to become: /as <name> [--admin] [--email <address>].")
+            return
+        email: str | None = None
+        if "--email" in args and args.index("--email") + 1 < len(args):
+            email = args[args.index("--email") + 1]
+        before = self.known_user(name)
+        user = ChatUser(
+            id=before.id if before else user_id_for(name),
+            name=before.name if before else name,
+            email=email or (before.email if before else None),
+            is_admin="--admin" in args,
+            admin_known=False,
+        )
+        self.users[user.id] = user
+        self.state.user = user
+        await self._say(f"You are now {user.display}{' (admin)' if user.is_admin else ''}.")
