@@ -6,6 +6,8 @@ import difflib
 import logging
 import time
 
+from cachetools import LRUCache
+
 from bot.core.context import Progress, Request, Services
 from bot.core.errors import NotOwner, reply_for
 from bot.core.invocation import (
@@ -22,6 +24,7 @@ from storage.errors import is_unavailable
 from storage.models import Account
 
 log = logging.getLogger(__name__)
+MAX_ACCOUNTS = 10_000  # account rows kept in memory (workspaces seen by this process)
 
 
 async def _nothing(_: str) -> None:
@@ -32,7 +35,7 @@ class Dispatcher:
     def __init__(self, router: Router, services: Services) -> None:
         self.router = router
         self.services = services
-        self._accounts: dict[tuple[str, str], Account] = {}
+        self._accounts: LRUCache[tuple[str, str], Account] = LRUCache(MAX_ACCOUNTS)
 
     def is_write(self, action: Action) -> bool:
         """Whether this action sends something to the PSA, so it must be stored before the

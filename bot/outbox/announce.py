@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from cachetools import LRUCache
+
 from bot.core.events import AccountRef, EventBus, PostTransition
 from bot.metrics import Metrics
 from bot.outbox.records import preview
@@ -22,7 +24,7 @@ class Announcer:
         self.events = events
         self.providers = providers
         self.metrics = metrics
-        self._accounts: dict[int, AccountRef] = {}
+        self._accounts: LRUCache[int, AccountRef] = LRUCache(10_000)
 
     async def settled(self, row: PostLedger, provider: PSAProvider | None) -> None:
         if self.metrics is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from cachetools import TTLCache
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -39,6 +40,9 @@ from bot.slack.oauth import CachedBotAuthorize, EncryptedInstallationStore, inst
 from bot.slack.transport import SlackTransport
 
 log = logging.getLogger(__name__)
+
+MAX_CLIENTS = 1000  # workspaces whose Web API client is kept
+CLIENT_TTL = 3600.0  # seconds a client is kept unused
 
 BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "users:read.email")
 EVENTS_PATH = "/slack/events"
@@ -110,7 +114,8 @@ class SlackService:
             process_before_response=True,
         )
         self.app.error(self._on_error)
-        self._clients: dict[str, AsyncWebClient] = {}
+        # one Web API client per workspace, kept while used (an OAuth app may serve many)
+        self._clients: TTLCache[str, AsyncWebClient] = TTLCache(MAX_CLIENTS, CLIENT_TTL)
         self.transport = SlackTransport(
             self.app, runtime.dispatcher, self.client_for, runtime.intake
         )

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import TTLCache
+
 MAX_METADATA = 3000
 STASH_SECONDS = 3600.0
+MAX_STASHED = 1000
 
 
 @dataclass
@@ -32,7 +34,8 @@ class ModalContext:
 
 class MetadataCodec:
     def __init__(self) -> None:
-        self._stash: dict[str, tuple[float, dict[str, str]]] = {}
+        # bounded in size and time: at most MAX_STASHED long forms, each for STASH_SECONDS
+        self._stash: TTLCache[str, dict[str, str]] = TTLCache(MAX_STASHED, STASH_SECONDS)
 
     def encode(self, context: ModalContext) -> str:
         data: dict[str, Any] = {
@@ -46,14 +49,13 @@ class MetadataCodec:
         if len(text) <= MAX_METADATA:
             return text
         token = secrets.token_urlsafe(12)
-        self._stash[token] = (time.monotonic() + STASH_SECONDS, dict(context.form))
+        self._stash[token] = dict(context.form)
         data.update(m={}, k=token)
         if len(_dumps(data)) > MAX_METADATA:
             data["r"] = None  # replies then go through chat.postEphemeral
         return _dumps(data)
 
     def decode(self, raw: str) -> ModalContext:
-        self._forget_expired()
         try:
             data = json.loads(raw) if raw else {}
         except ValueError:
@@ -70,14 +72,9 @@ class MetadataCodec:
         token = data.get("k")
         if isinstance(token, str):
             stashed = self._stash.get(token)
-            context.form = dict(stashed[1]) if stashed else {}
+            context.form = dict(stashed) if stashed else {}
             context.expired = stashed is None
         return context
-
-    def _forget_expired(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, (expires, _) in self._stash.items() if expires < now]:
-            del self._stash[key]
 
 
 def _strings(value: object) -> dict[str, str]:

@@ -15,10 +15,10 @@ import asyncio
 import logging
 import re
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from cachetools import TTLCache
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -58,6 +58,7 @@ COMMAND = "/ticket"
 SHORTCUT = "post_to_ticket"
 OPTIONS_BUDGET = 2.0  # seconds; Slack gives block_suggestion 3 s in total
 OPTIONS_TTL = 30.0
+MAX_OPTIONS = 1024  # type-ahead answers kept (size-bounded as well as timed)
 MAX_CONCURRENT_WORK = 8
 MAX_SLOT_WAIT = 0.5  # seconds; a form's trigger_id lives 3 s
 WORKING = {
@@ -97,7 +98,9 @@ class SlackTransport:
         self.responder = Responder(self.metadata)
         self._tasks: set[asyncio.Task[None]] = set()
         self._workers = asyncio.Semaphore(MAX_CONCURRENT_WORK)
-        self._options: dict[OptionsKey, tuple[float, list[dict[str, Any]]]] = {}
+        self._options: TTLCache[OptionsKey, list[dict[str, Any]]] = TTLCache(
+            MAX_OPTIONS, OPTIONS_TTL
+        )
         self._targets: dict[int, ReplyTarget] = {}
         self._register()
 
@@ -439,8 +442,8 @@ class SlackTransport:
         query = _text(body.get("value"))
         key = (team_id, source, query.strip().casefold(), meta.channel_id, meta.thread_ts or "")
         cached = self._options.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         target = await self._target(
             team_id,
             _text(_dict(body.get("user")).get("id")),
@@ -453,7 +456,7 @@ class SlackTransport:
         reply = await self.dispatcher.handle(invocation)
         options = blocks.options_payload([(o.label, o.value) for o in reply.options])
         if reply.tone is not Tone.ERROR:  # a failure is not worth remembering
-            self._options[key] = (time.monotonic() + OPTIONS_TTL, options)
+            self._options[key] = options
         return options
 
     # -- the "Post to ticket" message shortcut ------------------------------------------------

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -21,18 +21,17 @@ class SlackUser:
 
 
 class UserDirectory:
-    def __init__(self, ttl_seconds: float = 120.0) -> None:
+    def __init__(self, ttl_seconds: float = 120.0, max_users: int = 4096) -> None:
         self.ttl = ttl_seconds
-        self._cache: dict[tuple[str, str], tuple[float, SlackUser]] = {}
+        self._cache: TTLCache[tuple[str, str], SlackUser] = TTLCache(max_users, ttl_seconds)
 
     async def lookup(
         self, client: AsyncWebClient, team_id: str, user_id: str, fallback_name: str = ""
     ) -> SlackUser:
         key = (team_id, user_id)
         hit = self._cache.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        if hit is not None:
+            return hit
         try:
             response = await client.users_info(user=user_id)
         except SlackApiError as exc:
@@ -61,5 +60,5 @@ class UserDirectory:
                 data.get("is_admin") or data.get("is_owner") or data.get("is_primary_owner")
             ),
         )
-        self._cache[key] = (now + self.ttl, user)
+        self._cache[key] = user
         return user
