@@ -125,7 +125,11 @@ class Runtime:
         )
         services = Services(
             store=store,
-            registry=registry or ProviderRegistry(hosts, on_build=logs.add_connection),
+            registry=(
+                registry
+                if registry is not None
+                else ProviderRegistry(hosts, on_build=logs.add_connection)
+            ),
             hosts=hosts,
             events=events,
             metrics=metrics,
