@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -90,7 +91,10 @@ class TeamsService:
             if self.tokens is not None and claimed and URL(str(claimed)).host != url.host:
                 # replies go to serviceUrl: only ever to the host Teams signed for
                 return _refused("Unauthorized: serviceUrl does not match the token.", 401)
-        request["claims_identity"] = identity
+        with warnings.catch_warnings():
+            # the SDK reads the identity under this plain string key
+            warnings.simplefilter("ignore", web.NotAppKeyWarning)
+            request["claims_identity"] = identity
         response = await self.adapter.process(request, self.transport)
         return response if response is not None else web.Response(status=202)
 
