@@ -143,6 +143,7 @@ class TeamsSender:
         self.tenant = tenant
         self._ids = itertools.count(1)
         self.token: str | None = None
+        self.answers: list[str] = []  # every HTTP answer psabot gave, to scan for secrets
 
     def activity(
         self,
@@ -199,6 +200,7 @@ class TeamsSender:
             self.bot_url, data=data, headers=all_headers
         ) as response:
             text = await response.text()
+            self.answers.append(text)
             try:
                 return response.status, json.loads(text) if text else None
             except ValueError:

@@ -85,9 +85,13 @@ async def bot(
 ) -> AsyncIterator[Bot]:
     settings = bot_settings(sqlite_url, encryption_key, tmp_path, cw_sandbox)
     async with serving(settings, teams.TeamsOptions(invoke_budget=5.0)) as (url, app):
-        yield Bot(url, app[RUNTIME], TeamsSender(url, fake), fake, cw_sandbox)
-    # Whatever a test did, the ConnectWise private key never went to Teams.
-    assert cw_sandbox.credentials.private_key not in fake.everything_sent()
+        started = Bot(url, app[RUNTIME], TeamsSender(url, fake), fake, cw_sandbox)
+        yield started
+    # Whatever a test did, the ConnectWise private key went to Teams in no connector call
+    # and in no invoke answer.
+    key = cw_sandbox.credentials.private_key
+    assert key not in fake.everything_sent()
+    assert not any(key in answer for answer in started.teams.answers)
 
 
 def card_of(call: Call) -> dict[str, Any]:
@@ -449,3 +453,27 @@ def test_serving_without_an_app_id_is_refused_off_loopback(tmp_path: Path) -> No
     multi = Settings(PSABOT_DATA_DIR=str(tmp_path), MICROSOFT_APP_ID="a",
                      MICROSOFT_APP_PASSWORD="p", MICROSOFT_APP_TYPE="MultiTenant")
     assert teams.check_bind(multi, "0.0.0.0") is None
+
+
+async def test_slow_connectwise_closes_the_setup_dialog_with_testing_then_posts_the_result(
+    sqlite_url: str, encryption_key: str, tmp_path: Path, cw_sandbox: SandboxServer,
+    fake: FakeConnector,
+) -> None:
+    settings = bot_settings(sqlite_url, encryption_key, tmp_path, cw_sandbox)
+    async with serving(settings, teams.TeamsOptions(invoke_budget=0.3)) as (url, app):
+        bot = Bot(url, app[RUNTIME], TeamsSender(url, fake), fake, cw_sandbox)
+        answer = await open_dialog(bot, OWNER, THREAD, "connect")
+        cw_sandbox.faults.configure(latency_ms=400)
+        creds = cw_sandbox.credentials
+        values = {"site": cw_sandbox.host_port, "company_id": creds.company_id,
+                  "public_key": creds.public_key, "private_key": creds.private_key,
+                  "client_id": creds.client_id}
+        status, result = await bot.teams.send(
+            bot.teams.invoke(OWNER, THREAD, "task/submit",
+                             {"data": submit_data(dialog_card(answer), **values)}))
+        assert status == 200 and result["task"]["type"] == "message"
+        assert "Testing the connection" in result["task"]["value"]
+        posted = await fake.wait_text("Connected", timeout=15)
+        assert posted.conversation_id == THREAD
+        assert creds.private_key not in fake.everything_sent()
+        assert not any(creds.private_key in a for a in bot.teams.answers)
