@@ -78,8 +78,14 @@ class FakeConnector:
         body = await request.json()
         aid = request.match_info.get("aid")
         self.calls.append(
-            Call(request.method, request.path, request.match_info["cid"], aid, body,
-                 dict(request.headers))
+            Call(
+                request.method,
+                request.path,
+                request.match_info["cid"],
+                aid,
+                body,
+                dict(request.headers),
+            )
         )
         if request.method == "PUT":
             return web.json_response({"id": aid})
@@ -171,15 +177,24 @@ class TeamsSender:
         }
 
     def message(
-        self, person: Person, conversation: str, text: str, *, mention_bot: bool = True,
-        entities: list[dict[str, Any]] | None = None, **kw: Any
+        self,
+        person: Person,
+        conversation: str,
+        text: str,
+        *,
+        mention_bot: bool = True,
+        entities: list[dict[str, Any]] | None = None,
+        **kw: Any,
     ) -> dict[str, Any]:
         ents = list(entities or [])
         if mention_bot:
             text = f"<at>psabot</at> {text}"
             ents.append(
-                {"type": "mention", "text": "<at>psabot</at>",
-                 "mentioned": {"id": BOT_ID, "name": "psabot"}}
+                {
+                    "type": "mention",
+                    "text": "<at>psabot</at>",
+                    "mentioned": {"id": BOT_ID, "name": "psabot"},
+                }
             )
         return self.activity("message", person, conversation, text=text, entities=ents, **kw)
 
@@ -196,9 +211,10 @@ class TeamsSender:
             all_headers["Authorization"] = f"Bearer {self.token}"
         all_headers.update(headers or {})
         data = activity if isinstance(activity, str) else json.dumps(activity)
-        async with aiohttp.ClientSession() as session, session.post(
-            self.bot_url, data=data, headers=all_headers
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.bot_url, data=data, headers=all_headers) as response,
+        ):
             text = await response.text()
             self.answers.append(text)
             try:

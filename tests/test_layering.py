@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAT_SDKS = ("slack_bolt", "slack_sdk", "microsoft_agents", "microsoft_teams")
+CHAT_SDKS = (
+    "slack_bolt",
+    "slack_sdk",
+    "botbuilder",
+    "botframework",
+    "microsoft_agents",
+    "microsoft_teams",
+)
 
 
 def imports_of(path: Path) -> set[str]:

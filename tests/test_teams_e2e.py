@@ -56,7 +56,9 @@ async def serving(
         await runner.cleanup()
 
 
-def bot_settings(db_url: str, key: str, data_dir: Path, sandbox: SandboxServer, **env: str) -> Settings:
+def bot_settings(
+    db_url: str, key: str, data_dir: Path, sandbox: SandboxServer, **env: str
+) -> Settings:
     values = {
         "PSABOT_DATABASE_URL": db_url,
         "PSABOT_ENCRYPTION_KEYS": key,
@@ -80,7 +82,10 @@ async def fake() -> AsyncIterator[FakeConnector]:
 
 @pytest.fixture
 async def bot(
-    sqlite_url: str, encryption_key: str, tmp_path: Path, cw_sandbox: SandboxServer,
+    sqlite_url: str,
+    encryption_key: str,
+    tmp_path: Path,
+    cw_sandbox: SandboxServer,
     fake: FakeConnector,
 ) -> AsyncIterator[Bot]:
     settings = bot_settings(sqlite_url, encryption_key, tmp_path, cw_sandbox)
@@ -102,7 +107,7 @@ def card_of(call: Call) -> dict[str, Any]:
 
 
 async def test_help_in_a_channel_thread_is_acked_then_posted_to_the_thread(bot: Bot) -> None:
-    status, body = await bot.teams.send(bot.teams.message(TECH, THREAD, "help"))
+    status, _ = await bot.teams.send(bot.teams.message(TECH, THREAD, "help"))
     assert status == 202
     call = await bot.fake.wait_text("note")
     assert call.conversation_id == THREAD
@@ -168,7 +173,9 @@ async def connect(bot: Bot, person: Person = OWNER, **override: str) -> dict[str
     return result
 
 
-async def command(bot: Bot, person: Person, words: str, conversation: str = THREAD, **kw: Any) -> Call:
+async def command(
+    bot: Bot, person: Person, words: str, conversation: str = THREAD, **kw: Any
+) -> Call:
     activity = bot.teams.message(person, conversation, words, **kw)
     status, _ = await bot.teams.send(activity)
     assert status == 202
@@ -214,8 +221,11 @@ async def test_setup_dialog_wrong_keys_errors_then_connected_and_second_user_ref
 
 async def test_owner_adds_another_owner_by_mention(bot: Bot) -> None:
     await connect(bot)
-    mention = {"type": "mention", "text": "<at>Jane Doe</at>",
-               "mentioned": {"id": TECH.teams_id, "name": TECH.name}}
+    mention = {
+        "type": "mention",
+        "text": "<at>Jane Doe</at>",
+        "mentioned": {"id": TECH.teams_id, "name": TECH.name},
+    }
     added = await command(bot, OWNER, "owners add <at>Jane Doe</at>", entities=[mention])
     assert "Jane Doe is now an owner" in added.text
     listed = await command(bot, TECH, "settings")
@@ -261,8 +271,7 @@ async def test_status_picker_and_change_and_history(bot: Bot) -> None:
     assert choice["type"] == "Input.ChoiceSet" and choice["choices"]
     resolved = next(c["value"] for c in choice["choices"] if c["title"] == "Resolved")
     status, done = await bot.teams.send(
-        bot.teams.invoke(TECH, THREAD, "task/submit",
-                         {"data": submit_data(card, status=resolved)})
+        bot.teams.invoke(TECH, THREAD, "task/submit", {"data": submit_data(card, status=resolved)})
     )
     assert status == 200 and "Resolved" in done["task"]["value"]
     assert bot.sandbox.state.ticket(OPEN_TICKET_ID)["status"]["name"] == "Resolved"
@@ -280,9 +289,12 @@ async def test_search_buttons_via_action_execute_and_action_submit(bot: Bot) -> 
     assert any(a["type"] == "Action.OpenUrl" for a in actions)
     # Action.Execute → adaptiveCard/action invoke, answered with the replacement card
     status, answer = await bot.teams.send(
-        bot.teams.invoke(TECH, THREAD, "adaptiveCard/action",
-                         {"action": {"type": "Action.Execute", "verb": link["verb"],
-                                     "data": link["data"]}})
+        bot.teams.invoke(
+            TECH,
+            THREAD,
+            "adaptiveCard/action",
+            {"action": {"type": "Action.Execute", "verb": link["verb"], "data": link["data"]}},
+        )
     )
     assert status == 200 and answer["statusCode"] == 200
     assert "Linked this thread" in json.dumps(answer["value"])
@@ -299,9 +311,14 @@ async def test_search_buttons_via_action_execute_and_action_submit(bot: Bot) -> 
 async def test_search_extension_answers_cards_and_caches(bot: Bot) -> None:
     await connect(bot)
     query = bot.teams.invoke(
-        TECH, CHANNEL, "composeExtension/query",
-        {"commandId": "searchTickets", "parameters": [{"name": "query", "value": "printer"}],
-         "queryOptions": {"skip": 0, "count": 25}},
+        TECH,
+        CHANNEL,
+        "composeExtension/query",
+        {
+            "commandId": "searchTickets",
+            "parameters": [{"name": "query", "value": "printer"}],
+            "queryOptions": {"skip": 0, "count": 25},
+        },
     )
     status, answer = await bot.teams.send(query)
     assert status == 200
@@ -320,31 +337,37 @@ async def test_search_extension_answers_cards_and_caches(bot: Bot) -> None:
 async def test_message_action_posts_once_to_the_linked_ticket(bot: Bot) -> None:
     await connect(bot)
     await link_and_map(bot)
-    fixture = Path(__file__).resolve().parents[2] / "shared/platforms/teams-payloads"
     payload = {
         "linkToMessage": "https://teams.microsoft.com/l/message/19:x/1611060744833",
         "id": "1611060744833",
-        "body": {"contentType": "html",
-                 "content": "<div><div>Printer <strong>back</strong> online &amp; tested</div></div>"},
+        "body": {
+            "contentType": "html",
+            "content": "<div><div>Printer <strong>back</strong> online &amp; tested</div></div>",
+        },
         "from": {"user": {"id": OTHER.aad_id, "displayName": "Olo Brockhouse"}},
     }
-    del fixture
     status, fetched = await bot.teams.send(
-        bot.teams.invoke(TECH, THREAD, "composeExtension/fetchTask",
-                         {"commandId": "postToTicket", "commandContext": "message",
-                          "messagePayload": payload})
+        bot.teams.invoke(
+            TECH,
+            THREAD,
+            "composeExtension/fetchTask",
+            {"commandId": "postToTicket", "commandContext": "message", "messagePayload": payload},
+        )
     )
     assert status == 200
     card = dialog_card(fetched)
     assert "Printer back online & tested" in json.dumps(card)
     before = len(bot.sandbox.state.notes_for(OPEN_TICKET_ID))
-    submit = bot.teams.invoke(TECH, THREAD, "composeExtension/submitAction",
-                              {"commandId": "postToTicket", "commandContext": "message",
-                               "data": submit_data(card)})
+    submit = bot.teams.invoke(
+        TECH,
+        THREAD,
+        "composeExtension/submitAction",
+        {"commandId": "postToTicket", "commandContext": "message", "data": submit_data(card)},
+    )
     status, done = await bot.teams.send(submit)
     assert status == 200 and "Note added" in done["task"]["value"]
     status, repeat = await bot.teams.send(dict(submit, id="another-delivery"))
-    assert status == 200
+    assert status == 200 and "nothing was posted twice" in repeat["task"]["value"]
     notes = bot.sandbox.state.notes_for(OPEN_TICKET_ID)
     assert len(notes) == before + 1
     assert notes[-1]["text"].startswith("Printer back online & tested")
@@ -354,20 +377,38 @@ async def test_message_action_posts_once_to_the_linked_ticket(bot: Bot) -> None:
 async def test_message_action_without_link_offers_the_link_picker(bot: Bot) -> None:
     await connect(bot)
     await command(bot, TECH, "map me")
-    payload = {"linkToMessage": "https://teams.microsoft.com/l/message/19:x/55", "id": "55",
-               "body": {"contentType": "html", "content": "<p>Disk replaced</p>"},
-               "from": {"user": {"displayName": "Jane Doe"}}}
+    payload = {
+        "linkToMessage": "https://teams.microsoft.com/l/message/19:x/55",
+        "id": "55",
+        "body": {"contentType": "html", "content": "<p>Disk replaced</p>"},
+        "from": {"user": {"displayName": "Jane Doe"}},
+    }
     _, fetched = await bot.teams.send(
-        bot.teams.invoke(TECH, THREAD, "composeExtension/fetchTask",
-                         {"commandContext": "message", "messagePayload": payload}))
+        bot.teams.invoke(
+            TECH,
+            THREAD,
+            "composeExtension/fetchTask",
+            {"commandContext": "message", "messagePayload": payload},
+        )
+    )
     _, picker = await bot.teams.send(
-        bot.teams.invoke(TECH, THREAD, "composeExtension/submitAction",
-                         {"data": submit_data(dialog_card(fetched))}))
+        bot.teams.invoke(
+            TECH,
+            THREAD,
+            "composeExtension/submitAction",
+            {"data": submit_data(dialog_card(fetched))},
+        )
+    )
     card = dialog_card(picker)
     assert "ticket_id" in inputs(card)
     _, done = await bot.teams.send(
-        bot.teams.invoke(TECH, THREAD, "composeExtension/submitAction",
-                         {"data": submit_data(card, ticket_id=str(OPEN_TICKET_ID))}))
+        bot.teams.invoke(
+            TECH,
+            THREAD,
+            "composeExtension/submitAction",
+            {"data": submit_data(card, ticket_id=str(OPEN_TICKET_ID))},
+        )
+    )
     assert "Note added" in done["task"]["value"]
     assert bot.sandbox.state.notes_for(OPEN_TICKET_ID)[-1]["text"].startswith("Disk replaced")
 
@@ -412,15 +453,23 @@ def _rsa_token(claims: dict[str, Any]) -> str:
 
 
 async def test_with_an_app_id_no_token_and_a_forged_token_are_401_and_nothing_is_sent(
-    sqlite_url: str, encryption_key: str, tmp_path: Path, cw_sandbox: SandboxServer,
-    fake: FakeConnector, unused_tcp_port: int,
+    sqlite_url: str,
+    encryption_key: str,
+    tmp_path: Path,
+    cw_sandbox: SandboxServer,
+    fake: FakeConnector,
+    unused_tcp_port: int,
 ) -> None:
     import time
 
     settings = bot_settings(
-        sqlite_url, encryption_key, tmp_path, cw_sandbox,
+        sqlite_url,
+        encryption_key,
+        tmp_path,
+        cw_sandbox,
         MICROSOFT_APP_ID="00000000-1111-2222-3333-444444444444",
-        MICROSOFT_APP_PASSWORD="app-secret", MICROSOFT_APP_TENANT_ID=TENANT,
+        MICROSOFT_APP_PASSWORD="app-secret",
+        MICROSOFT_APP_TENANT_ID=TENANT,
     )
     # Microsoft's signing keys can't be fetched: a closed local port stands in for them.
     options = teams.TeamsOptions(jwks_url=f"http://127.0.0.1:{unused_tcp_port}/keys")
@@ -428,16 +477,23 @@ async def test_with_an_app_id_no_token_and_a_forged_token_are_401_and_nothing_is
         sender = TeamsSender(url, fake)
         assert (await sender.send(sender.message(TECH, THREAD, "help")))[0] == 401
         now = int(time.time())
-        sender.token = _rsa_token({
-            "iss": "https://api.botframework.com", "aud": settings.microsoft_app_id,
-            "serviceurl": fake.url, "iat": now, "nbf": now, "exp": now + 600,
-        })
+        sender.token = _rsa_token(
+            {
+                "iss": "https://api.botframework.com",
+                "aud": settings.microsoft_app_id,
+                "serviceurl": fake.url,
+                "iat": now,
+                "nbf": now,
+                "exp": now + 600,
+            }
+        )
         assert (await sender.send(sender.message(TECH, THREAD, "help")))[0] == 401
         assert (await sender.send(sender.invoke(TECH, THREAD, "task/fetch", {})))[0] == 401
         sender.token = "not.a.jwt"
         assert (await sender.send(sender.message(TECH, THREAD, "help")))[0] == 401
-        status, _ = await sender.send(sender.message(TECH, THREAD, "help"),
-                                      headers={"Authorization": "Basic abc"})
+        status, _ = await sender.send(
+            sender.message(TECH, THREAD, "help"), headers={"Authorization": "Basic abc"}
+        )
         assert status == 401
     assert fake.calls == []
 
@@ -448,15 +504,24 @@ def test_serving_without_an_app_id_is_refused_off_loopback(tmp_path: Path) -> No
     assert teams.check_bind(settings, "localhost") is None
     problem = teams.check_bind(settings, "0.0.0.0")
     assert problem is not None and "MICROSOFT_APP_ID" in problem
-    single = Settings(PSABOT_DATA_DIR=str(tmp_path), MICROSOFT_APP_ID="a", MICROSOFT_APP_PASSWORD="p")
+    single = Settings(
+        PSABOT_DATA_DIR=str(tmp_path), MICROSOFT_APP_ID="a", MICROSOFT_APP_PASSWORD="p"
+    )
     assert "MICROSOFT_APP_TENANT_ID" in (teams.check_bind(single, "0.0.0.0") or "")
-    multi = Settings(PSABOT_DATA_DIR=str(tmp_path), MICROSOFT_APP_ID="a",
-                     MICROSOFT_APP_PASSWORD="p", MICROSOFT_APP_TYPE="MultiTenant")
+    multi = Settings(
+        PSABOT_DATA_DIR=str(tmp_path),
+        MICROSOFT_APP_ID="a",
+        MICROSOFT_APP_PASSWORD="p",
+        MICROSOFT_APP_TYPE="MultiTenant",
+    )
     assert teams.check_bind(multi, "0.0.0.0") is None
 
 
 async def test_slow_connectwise_closes_the_setup_dialog_with_testing_then_posts_the_result(
-    sqlite_url: str, encryption_key: str, tmp_path: Path, cw_sandbox: SandboxServer,
+    sqlite_url: str,
+    encryption_key: str,
+    tmp_path: Path,
+    cw_sandbox: SandboxServer,
     fake: FakeConnector,
 ) -> None:
     settings = bot_settings(sqlite_url, encryption_key, tmp_path, cw_sandbox)
@@ -465,12 +530,18 @@ async def test_slow_connectwise_closes_the_setup_dialog_with_testing_then_posts_
         answer = await open_dialog(bot, OWNER, THREAD, "connect")
         cw_sandbox.faults.configure(latency_ms=400)
         creds = cw_sandbox.credentials
-        values = {"site": cw_sandbox.host_port, "company_id": creds.company_id,
-                  "public_key": creds.public_key, "private_key": creds.private_key,
-                  "client_id": creds.client_id}
+        values = {
+            "site": cw_sandbox.host_port,
+            "company_id": creds.company_id,
+            "public_key": creds.public_key,
+            "private_key": creds.private_key,
+            "client_id": creds.client_id,
+        }
         status, result = await bot.teams.send(
-            bot.teams.invoke(OWNER, THREAD, "task/submit",
-                             {"data": submit_data(dialog_card(answer), **values)}))
+            bot.teams.invoke(
+                OWNER, THREAD, "task/submit", {"data": submit_data(dialog_card(answer), **values)}
+            )
+        )
         assert status == 200 and result["task"]["type"] == "message"
         assert "Testing the connection" in result["task"]["value"]
         posted = await fake.wait_text("Connected", timeout=15)
