@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot import __version__
+from bot import __version__, teams
 from bot.core.intake import IntakeTuning
 from bot.runtime import OutboxTuning, Runtime
 from bot.settings import Settings
@@ -60,4 +60,5 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     slack.mount(app, RUNTIME, settings)
+    teams.mount(app, RUNTIME, settings)
     return app

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAT_SDKS = ("slack_bolt", "slack_sdk", "botbuilder", "botframework")
+CHAT_SDKS = (
+    "slack_bolt",
+    "slack_sdk",
+    "botbuilder",
+    "botframework",
+    "microsoft_agents",
+    "microsoft_teams",
+)
 
 
 def imports_of(path: Path) -> set[str]:
@@ -54,6 +61,12 @@ def test_only_the_slack_transport_imports_slack() -> None:
     bad = [
         o for o in offenders("bot", ("slack_bolt", "slack_sdk")) if not o.startswith("bot/slack/")
     ]
+    assert bad == []
+
+
+def test_only_the_teams_transport_imports_the_agents_sdk() -> None:
+    forbidden = ("microsoft_agents", "microsoft_teams")
+    bad = [o for o in offenders("bot", forbidden) if not o.startswith("bot/teams/")]
     assert bad == []
 
 
