@@ -9,12 +9,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.core.router import CommandSpec
+from bot.teams_package.icons import ACCENT
 
 MANIFEST_VERSION = "1.30"
 SCHEMA_URL = f"https://developer.microsoft.com/json-schemas/teams/v{MANIFEST_VERSION}/MicrosoftTeams.schema.json"
 COLOR_ICON = "color.png"
 OUTLINE_ICON = "outline.png"
-ACCENT_COLOR = "#1D4F91"
+ACCENT_COLOR = "#{:02X}{:02X}{:02X}".format(*ACCENT)  # the icons' background
 BOT_SCOPES = ("personal", "team", "groupChat")
 
 # The message extension's command ids: Teams sends them back as `value.commandId` in
