@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     teams_package = sub.add_parser(
         "teams-package",
-        help="build the Teams app package (manifest + icons) for MICROSOFT_APP_ID",
+        help="build the app package (manifest + icons) for the Azure Bot in MICROSOFT_APP_ID",
         description="Write a Teams app package (manifest.json, color.png, outline.png) for the "
         "Azure Bot named by MICROSOFT_APP_ID; upload it as described in docs/teams.md.",
     )

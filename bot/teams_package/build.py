@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from bot import __version__
+from bot.failures import OperatorError
 from bot.settings import Settings
 from bot.teams_package.archive import MANIFEST_FILE, package_bytes, write_atomically
 from bot.teams_package.icons import color_icon, outline_icon
@@ -37,7 +37,7 @@ def run(
     developer_url: str | None = None,
     version: str | None = None,
 ) -> int:
-    """Build and write the package; on bad input print one sentence and return 2."""
+    """Build and write the package; bad input is an OperatorError of one sentence."""
     try:
         if not settings.microsoft_app_id:
             raise PackageError(
@@ -61,14 +61,13 @@ def run(
             developer_url=developer_url,
             version=version if version is not None else app_version(__version__),
         )
-        data = build_package(options)
-        write_atomically(target, data)
+        write_atomically(target, build_package(options))
     except PackageError as exc:
-        print(f"psabot teams-package: {exc}", file=sys.stderr)
-        return 2
+        raise OperatorError(str(exc)) from None
     except OSError as exc:
-        print(f"psabot teams-package: cannot write {out}: {exc.strerror or exc}.", file=sys.stderr)
-        return 2
+        raise OperatorError(
+            f"Cannot write {out} ({exc.strerror or exc}); pick another --out."
+        ) from None
     print(
         f"wrote {out} ({MANIFEST_FILE}, {COLOR_ICON}, {OUTLINE_ICON}); upload it in the Teams "
         "admin center or as a custom app (docs/teams.md)"
