@@ -149,6 +149,20 @@ def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
+def cmd_teams_package(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.teams_package import run
+
+    return run(
+        settings,
+        out=args.out,
+        base_url=args.base_url,
+        name=args.name,
+        developer_name=args.developer_name,
+        developer_url=args.developer_url,
+        version=args.app_version,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="psabot",
@@ -247,6 +261,24 @@ def build_parser() -> argparse.ArgumentParser:
         "PSABOT_ENCRYPTION_KEYS (the others must still be listed to decrypt).",
     )
     rotate.set_defaults(func=cmd_rotate_keys)
+
+    teams_package = sub.add_parser(
+        "teams-package",
+        help="build the app package (manifest + icons) for the Azure Bot in MICROSOFT_APP_ID",
+        description="Write a Teams app package (manifest.json, color.png, outline.png) for the "
+        "Azure Bot named by MICROSOFT_APP_ID; upload it as described in docs/teams.md.",
+    )
+    teams_package.add_argument("--out", required=True, help="zip file to write")
+    teams_package.add_argument(
+        "--base-url", help="https address where Teams reaches psabot (for validDomains)"
+    )
+    teams_package.add_argument("--name", help="app name shown in Teams (default psabot)")
+    teams_package.add_argument("--developer-name", help="publisher shown in Teams (default psabot)")
+    teams_package.add_argument(
+        "--developer-url", help="https page for website, privacy and terms (default --base-url)"
+    )
+    teams_package.add_argument("--app-version", help="app version, raise it on every update")
+    teams_package.set_defaults(func=cmd_teams_package)
     for command in sub.choices.values():
         # `psabot serve --debug` works as well as `psabot --debug serve`.
         command.add_argument(
