@@ -234,6 +234,27 @@ async def _connections(
         await registry.aclose()
 
 
+def _teams(settings: Settings, lines: list[Line]) -> None:
+    """Teams settings complete (when any is set), and the URL to paste into the Azure Bot."""
+    if not settings.microsoft_app_id:
+        lines.append(
+            Line(True, "teams", "off until MICROSOFT_APP_ID is set (docs/teams.md); loopback only")
+        )
+        return
+    from bot.teams import check_bind
+
+    problem = check_bind(settings, "127.0.0.1")
+    if problem is not None:
+        lines.append(Line(False, "teams", problem))
+        return
+    where = f"{public_base(settings)}/api/messages" if settings.public_url else "/api/messages"
+    lines.append(
+        Line(
+            True, "teams", f"app {settings.microsoft_app_id}; Azure Bot messaging endpoint {where}"
+        )
+    )
+
+
 async def collect(settings: Settings, *, connections: bool) -> list[Line]:
     lines = [Line(True, "settings", "parsed from the environment")]
     try:
@@ -244,6 +265,7 @@ async def collect(settings: Settings, *, connections: bool) -> list[Line]:
     try:
         cipher = await _keys(settings, engine, lines)
         await _slack(settings, lines)
+        _teams(settings, lines)
         _urls(settings, lines)
         if connections and engine is not None and cipher is not None:
             await _connections(settings, engine, cipher, lines)

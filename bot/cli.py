@@ -35,8 +35,12 @@ def _configure_logging(level: str) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import create_app
     from bot.startup import preflight, summary
+    from bot.teams import check_bind
 
     # Everything that can be wrong with the set-up is found before "listening" is printed.
+    refused = check_bind(settings, args.host)
+    if refused is not None:
+        raise OperatorError(refused)
     report = asyncio.run(preflight(settings))
     sock = bind(args.host, args.port)
     app = create_app(settings)
@@ -166,7 +170,7 @@ def cmd_teams_package(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="psabot",
-        description="Chat-ops bot connecting Slack to ConnectWise PSA.",
+        description="Chat-ops bot connecting Slack and Microsoft Teams to ConnectWise PSA.",
         epilog="`psabot COMMAND --help` describes a command. Settings come from the "
         "environment (README, Configuration).",
     )

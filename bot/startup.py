@@ -141,8 +141,15 @@ def public_base(settings: Settings) -> str:
     return (settings.public_url or "https://<your public host>").rstrip("/")
 
 
+def teams_mode(settings: Settings) -> str:
+    if not settings.microsoft_app_id:
+        return "on, without authentication (loopback only; set MICROSOFT_APP_ID, docs/teams.md)"
+    kind = settings.microsoft_app_type or "SingleTenant"
+    return f"on, app {settings.microsoft_app_id} ({kind})"
+
+
 def routes(settings: Settings) -> list[str]:
-    shown = ["/", "/healthz", "/metrics", "/slack/events"]
+    shown = ["/", "/healthz", "/metrics", "/slack/events", "/api/messages"]
     mode, _ = slack_mode(settings)
     if mode != "off" and settings.slack_bot_token is None:
         shown += ["/slack/install", "/slack/oauth_redirect"]
@@ -175,6 +182,7 @@ def summary(settings: Settings, report: Preflight, host: str, port: int) -> str:
         f"  database  {report.database} (revision {report.revision}{applied})",
         f"  keys      {report.key_source}; {report.credentials} stored credential(s) decrypt",
         f"  slack     {mode}" + (f" ({missing})" if missing else ""),
+        f"  teams     {teams_mode(settings)}",
         f"  routes    {' '.join(routes(settings))}",
         f"  next      {next_steps(settings)}",
         *(f"  warning   {w}" for w in report.warnings),
@@ -192,6 +200,7 @@ async def index(request: web.Request) -> web.Response:
             "health": "/healthz",
             "metrics": "/metrics",
             "slack": "/slack/events",
+            "teams": "/api/messages",
             "docs": DOCS_URL,
         }
     )

@@ -195,3 +195,22 @@ def test_check_names_the_right_url_scheme(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "✗ database" in result.stdout and "postgresql+asyncpg://" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+async def test_incomplete_teams_settings_get_their_cross() -> None:
+    from bot.check import _teams
+    from bot.settings import Settings
+
+    lines: list[Line] = []
+    _teams(Settings(MICROSOFT_APP_ID="00000000-0000-0000-0000-000000000001"), lines)
+    assert not lines[0].ok and "MICROSOFT_APP_PASSWORD" in lines[0].text
+    lines.clear()
+    _teams(
+        Settings(
+            MICROSOFT_APP_ID="00000000-0000-0000-0000-000000000001",
+            MICROSOFT_APP_PASSWORD="secret-value",
+            MICROSOFT_APP_TENANT_ID="11111111-0000-0000-0000-000000000001",
+        ),
+        lines,
+    )
+    assert lines[0].ok and "/api/messages" in lines[0].text

@@ -105,7 +105,7 @@ def test_version_and_bare_psabot(tmp_path: Path) -> None:
     assert version.returncode == 0 and version.stdout.startswith("psabot ")
     bare = psabot(cwd=tmp_path)
     assert bare.returncode == 0 and "usage: psabot" in bare.stdout and "check" in bare.stdout
-    assert "Teams" not in bare.stdout
+    assert "Microsoft Teams" in bare.stdout and "teams-package" in bare.stdout
 
 
 def test_migrate_says_which_revisions_it_applied(tmp_path: Path) -> None:

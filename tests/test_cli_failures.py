@@ -165,3 +165,15 @@ def test_debug_shows_the_traceback(busy_port: int, tmp_path: Path) -> None:
     assert "Traceback" not in plain.stderr
     assert "Traceback" in debug.stderr and "already in use" in debug.stderr
     assert "Traceback" in by_env.stderr and debug.returncode == by_env.returncode == 1
+
+
+def test_serve_without_teams_authentication_refuses_a_public_address(tmp_path: Path) -> None:
+    """No MICROSOFT_APP_ID means /api/messages checks no token: only loopback may serve it."""
+    result = psabot("serve", "--host", "0.0.0.0", "--port", str(closed_port()), cwd=tmp_path)
+    assert_one_sentence(result, "MICROSOFT_APP_ID", "--host 127.0.0.1")
+
+
+def test_serve_with_a_teams_app_id_but_no_password(tmp_path: Path) -> None:
+    env = {"MICROSOFT_APP_ID": "00000000-0000-0000-0000-000000000001"}
+    result = psabot("serve", "--port", str(closed_port()), cwd=tmp_path, env=env)
+    assert_one_sentence(result, "MICROSOFT_APP_PASSWORD")
