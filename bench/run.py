@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the fake Slack Web API lives with the
 
 from fake_slack import FakeSlack, SlackSender, hook_text  # noqa: E402
 
+from bench.teams import bench_teams  # noqa: E402
 from bot.core.invocation import ChatUser, Command, Conversation, Invocation, Platform  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -353,6 +354,14 @@ async def run(quick: bool) -> Report:
             f"note warm path (sandbox latency {latency:.0f} ms)"
         ] = await bench_note_path(quick, latency)
     report.results.update(await bench_slack(quick))
+    slack_on = {
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/",
+    }
+    report.results["teams"] = await bench_teams(
+        quick, _spawn, _wait_http, free_port, percentile, slack_on
+    )
     return report
 
 

@@ -35,10 +35,18 @@ def free_port() -> int:
 
 
 async def seed_workspace(
-    db_url: str, key: str, sandbox: SandboxServer, users: dict[str, str]
+    db_url: str,
+    key: str,
+    sandbox: SandboxServer,
+    users: dict[str, str],
+    *,
+    platform: str = "slack",
+    account: str = TEAM,
+    conversation: str = CHANNEL,
 ) -> None:
-    """Migrate, connect the Slack team to the sandbox, link #C1 to the open ticket and map
-    every user in `users` (chat id → name) to the sandbox member jdoe."""
+    """Migrate, connect the workspace (a Slack team, a Teams tenant) to the sandbox, link the
+    conversation (#C1) to the open ticket and map every user in `users` (chat id → name) to
+    the sandbox member jdoe."""
     engine = create_engine(db_url)
     try:
         await migrate.upgrade(engine)
@@ -50,9 +58,9 @@ async def seed_workspace(
     assert member is not None
     try:
         async with store.unit() as uow:
-            account = await uow.accounts.get_or_create("slack", TEAM, "Acme")
+            row = await uow.accounts.get_or_create(platform, account, "Acme")
             await uow.connections.save(
-                account.id,
+                row.id,
                 ConnectionSettings(
                     "connectwise",
                     sandbox.host_port,
@@ -64,9 +72,9 @@ async def seed_workspace(
                 saved_by="U1",
             )
             await uow.links.set(
-                account.id,
-                CHANNEL,
-                channel_id=CHANNEL,
+                row.id,
+                conversation,
+                channel_id=conversation,
                 thread_id=None,
                 ticket_id=OPEN_TICKET_ID,
                 ticket_summary="Front desk printer",
@@ -74,7 +82,7 @@ async def seed_workspace(
             )
             for user_id, name in users.items():
                 await uow.mappings.set(
-                    account.id,
+                    row.id,
                     user_id,
                     chat_user_name=name,
                     member_id=int(member["id"]),

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.core.dispatch import Dispatcher
+from bot.core.intake_batch import IntakeBatcher
 from bot.core.invocation import (
     Action,
     Command,
@@ -142,6 +143,7 @@ class Intake:
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.tuning.concurrency)
         self._wake = asyncio.Event()
+        self._batcher = IntakeBatcher(self.store, self.tuning.lease, lambda: self.clock())
 
     def register(self, transport: IntakeTransport) -> None:
         self._transports[transport.platform.value] = transport
@@ -174,14 +176,8 @@ class Intake:
             reply_to=json.dumps(reply_to),
         )
         token = self._token()
-
-        async def store() -> Accepted:
-            async with self.store.unit() as uow:
-                row, fresh = await uow.intake.record(item, self.clock(), token, self.tuning.lease)
-            return Accepted(row.id, token, fresh, row.is_finished)
-
         try:
-            return await asyncio.wait_for(store(), timeout=self.tuning.deadline)
+            row, fresh = await self._batcher.submit(item, token, self.tuning.deadline)
         except Exception as exc:
             log.warning(
                 "intake could not store a write platform=%s account=%s error=%s",
@@ -190,6 +186,7 @@ class Intake:
                 type(exc).__name__,
             )
             raise IntakeUnavailable() from exc
+        return Accepted(row.id, token, fresh, row.is_finished)
 
     # -- after the ack ------------------------------------------------------------------------
 

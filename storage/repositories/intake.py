@@ -193,6 +193,10 @@ class IntakeRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def forget(self, item_ids: list[int]) -> None:
+        """Delete rows just recorded in this transaction whose writer gave up waiting."""
+        await self.session.execute(delete(IntakeItem).where(IntakeItem.id.in_(item_ids)))
+
     async def purge_done(self, before: datetime, limit: int = 500) -> int:
         """Forget finished rows older than `before` (they only served to spot repeats)."""
         ids = list(
