@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 from bot.core.invocation import Mention, humanize_mentions, mentions_in
 from bot.core.markup import bold, command, link
-from bot.shell.render import plain
-from bot.slack.blocks import mrkdwn
+from bot.core.reply import Reply
+from bot.shell.render import plain, render
+from bot.slack.blocks import mrkdwn, reply_blocks
 from bot.slack.text import from_slack
+from bot.teams.cards import reply_card
 from bot.teams.inbound import command_text
 from bot.teams.markup import to_markdown, to_plain
+from handlers import root_router
+from handlers.help import help_card
 
 TEXT = (
     f"Status of {link('https://cw.example/t?id=7&x=1', 'Ticket #7')} is now "
@@ -77,3 +83,13 @@ def test_every_transport_hands_the_handlers_the_same_mention() -> None:
     assert mentions_in(f"ping {jane.token} and {Mention('U9').token}") == [jane, Mention("U9")]
     assert humanize_mentions(f"thanks {jane.token}") == "thanks @jane"
 
+
+def test_help_shows_each_transports_own_command_prefix() -> None:
+    card = help_card(root_router().commands)
+    reply = Reply.info("", card)
+    slack = json.dumps(reply_blocks(reply)[1])
+    teams = json.dumps(reply_card(reply), ensure_ascii=False)
+    shell = "\n".join(render(reply, [], width=100))
+    assert "/ticket note" in slack and "{cmd}" not in slack
+    assert "/ticket note" in shell and "{cmd}" not in shell
+    assert "ticket note" in teams and "/ticket" not in teams and "{cmd}" not in teams
