@@ -222,7 +222,7 @@ async def show_settings(request: Request) -> Reply:
     row = await _existing(request)
     if row is None:
         return Reply.info(
-            "Not connected to ConnectWise yet. An owner can connect with `/ticket connect`."
+            "Not connected to ConnectWise yet. An owner can connect with `{cmd} connect`."
         )
     return Reply.info("", settings_card(row, None, owner=await request.is_owner()))
 
@@ -233,7 +233,7 @@ async def test_connection(request: Request) -> Reply:
     await request.require_owner("test the connection")
     row = await _existing(request)
     if row is None:
-        return Reply.warning("Not connected any more. Connect with `/ticket connect`.")
+        return Reply.warning("Not connected any more. Connect with `{cmd} connect`.")
     await request.progress("Testing the connection to ConnectWise…")
     try:
         check = await (await request.provider()).test_connection()

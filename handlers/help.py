@@ -11,8 +11,8 @@ def help_card(commands: list[CommandSpec]) -> Card:
     visible = [c for c in commands if not c.hidden]
     return Card(
         title="psabot: ConnectWise from chat",
-        text="Type `/ticket <command>`. A bare `/ticket` shows the linked ticket.",
-        facts=tuple(Fact(f"/ticket {c.usage}", c.summary) for c in visible),
+        text="Type `{cmd} <command>`. A bare `{cmd}` shows the linked ticket.",
+        facts=tuple(Fact(f"{{cmd}} {c.usage}", c.summary) for c in visible),
     )
 
 

@@ -19,7 +19,7 @@ async def home(request: Request) -> Reply:
         mapping = await uow.mappings.get(request.account.id, request.user.id)
         posts = await uow.ledger.recent(request.account.id, chat_user_id=request.user.id, limit=10)
     if connection is None:
-        state = "Not connected. An owner can connect with `/ticket connect`."
+        state = "Not connected. An owner can connect with `{cmd} connect`."
     elif connection.last_validation_error:
         state = (
             f"Connected to {connection.site}; the last test failed: "
@@ -33,7 +33,7 @@ async def home(request: Request) -> Reply:
     you = (
         f"You post as {mapping.member_name} ({mapping.member_identifier})."
         if mapping
-        else "You are not mapped to a ConnectWise member yet: run `/ticket map me`."
+        else "You are not mapped to a ConnectWise member yet: run `{cmd} map me`."
     )
     cards = [
         Card(title="psabot", text=f"{state}\n{you}"),

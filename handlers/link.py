@@ -45,7 +45,7 @@ async def link_ticket(request: Request, ticket_id: int) -> Reply:
     except NotFound:
         return Reply.warning(
             f"Ticket #{ticket_id} was not found in ConnectWise. Check the number, or find it "
-            "with `/ticket search <words>`."
+            "with `{cmd} search <words>`."
         )
     conversation = request.conversation
     async with request.services.store.unit() as uow:
@@ -166,7 +166,7 @@ async def unlink(request: Request) -> Reply:
 
 @router.command("show", usage="show")
 async def show(request: Request) -> Reply:
-    """Show the linked ticket (also what a bare `/ticket` does)."""
+    """Show the linked ticket (also what a bare `{cmd}` does)."""
     link = await request.require_link()
     provider = await request.provider()
     ticket = await provider.get_ticket(link.ticket_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.context import Request
 from bot.core.errors import BadArguments
-from bot.core.invocation import parse_user_ref
+from bot.core.invocation import Mention
 from bot.core.reply import Card, Fact, Reply
 from bot.core.router import Router
 from psa.errors import NotFound
@@ -66,13 +66,13 @@ async def map_me(request: Request) -> Reply:
             return Reply.warning(
                 f"`{member.identifier}`'s email in ConnectWise is not yours"
                 f"{f' ({email})' if email else ''}, so I can't map you to it: nobody may post "
-                "as someone else. Ask an owner to map you with `/ticket map @you <identifier>`."
+                "as someone else. Ask an owner to map you with `{cmd} map @you <identifier>`."
             )
     else:
         if not email:
             return Reply.warning(
                 "I can't see your email address, so I can't find your ConnectWise member. "
-                "Ask an owner to map you with `/ticket map @you <identifier>`."
+                "Ask an owner to map you with `{cmd} map @you <identifier>`."
             )
         candidates = await provider.find_members_by_email(email)
         if not candidates:
@@ -84,7 +84,7 @@ async def map_me(request: Request) -> Reply:
             names = ", ".join(f"`{m.identifier}`" for m in candidates)
             return Reply.info(
                 f"Several members have the email {email}: {names}. "
-                f"Pick yours with `/ticket map me <identifier>`."
+                f"Pick yours with `{{cmd}} map me <identifier>`."
             )
         member = candidates[0]
     if (problem := _usable(member)) is not None:
@@ -97,11 +97,10 @@ async def map_me(request: Request) -> Reply:
 async def map_user(request: Request) -> Reply:
     """Map another chat user to a ConnectWise member (owners)."""
     parts = request.args.split()
-    if len(parts) != 2 or parse_user_ref(parts[0]) is None:
+    mention = Mention.parse(parts[0]) if len(parts) == 2 else None
+    if mention is None:
         raise BadArguments("Name the user and the member.", USER_USAGE)
-    ref = parse_user_ref(parts[0])
-    assert ref is not None
-    user_id, user_name = ref
+    user_id, user_name = mention.id, mention.name
     provider = await request.provider()
     try:
         member = await provider.get_member(parts[1])
@@ -120,10 +119,10 @@ async def unmap(request: Request) -> Reply:
     if target.lower() in ("", "me"):
         user_id = request.user.id
     else:
-        ref = parse_user_ref(target)
-        if ref is None:
+        mention = Mention.parse(target)
+        if mention is None:
             raise BadArguments("Say `me` or name the user.", "unmap me | unmap @user")
-        user_id = ref[0]
+        user_id = mention.id
         if user_id != request.user.id:
             await request.require_owner("unmap other people")
     async with request.services.store.unit() as uow:
@@ -137,7 +136,7 @@ async def mappings(request: Request) -> Reply:
     async with request.services.store.unit() as uow:
         rows = await uow.mappings.list(request.account.id)
     if not rows:
-        return Reply.info("Nobody is mapped yet. Each engineer can run `/ticket map me`.")
+        return Reply.info("Nobody is mapped yet. Each engineer can run `{cmd} map me`.")
     return Reply.info(
         f"{len(rows)} mapping(s):",
         Card(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.context import Request
 from bot.core.errors import BadArguments
-from bot.core.invocation import parse_user_ref
+from bot.core.invocation import Mention
 from bot.core.reply import Card, Fact, Reply
 from bot.core.router import Router
 from handlers.common import when
@@ -32,10 +32,10 @@ async def owners(request: Request) -> Reply:
 
 
 def _target(args: str, usage: str) -> tuple[str, str]:
-    ref = parse_user_ref(args.strip())
-    if ref is None:
+    mention = Mention.parse(args)
+    if mention is None:
         raise BadArguments("Name the user.", usage)
-    return ref[0], ref[1] or ref[0]
+    return mention.id, mention.name or mention.id
 
 
 @router.command("owners add", usage="owners add @user", owner_only=True)

@@ -117,7 +117,7 @@ def status_reply(
     title = ticket_title(ticket_id, summary)
     if outcome.posted:
         return Reply.success(
-            f"Status of {title} is now *{status_name}*.",
+            f"Status of {title} is now **{status_name}**.",
             Card(
                 title=title,
                 url=url,

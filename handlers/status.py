@@ -81,9 +81,11 @@ async def change_status(request: Request, status_id: int, loaded: Loaded | None 
     chosen = next((s for s in statuses if s.id == status_id), None)
     if chosen is None:
         board = ticket.board.name if ticket.board else "its board"
-        return Reply.warning(f"That status is not on {board} any more. Run `/ticket status` again.")
+        return Reply.warning(f"That status is not on {board} any more. Run `{{cmd}} status` again.")
     if ticket.status is not None and ticket.status.id == chosen.id:
-        return Reply.info(f"{ticket_title(ticket.id, ticket.summary)} is already *{chosen.name}*.")
+        return Reply.info(
+            f"{ticket_title(ticket.id, ticket.summary)} is already **{chosen.name}**."
+        )
     posted = await post_through_ledger(
         request,
         kind=LedgerKind.STATUS,

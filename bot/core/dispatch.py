@@ -133,7 +133,7 @@ def _unknown(word: str, router: Router) -> Handler:
 
     async def handler(request: Request) -> Reply:
         return Reply.warning(
-            f"I don't know `{word}`. {hint}Try `/ticket help` to see what I can do."
+            f"I don't know `{word}`. {hint}Try `{{cmd}} help` to see what I can do."
         )
 
     return handler

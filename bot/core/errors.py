@@ -46,15 +46,15 @@ class NotConnected(UserError):
     def __init__(self) -> None:
         super().__init__(
             "This workspace is not connected to ConnectWise yet. "
-            "An owner can connect it with `/ticket connect`."
+            "An owner can connect it with `{cmd} connect`."
         )
 
 
 class NotLinked(UserError):
     def __init__(self) -> None:
         super().__init__(
-            "This conversation is not linked to a ticket. Link it with `/ticket link <ticket id>` "
-            "or find one with `/ticket search <words>`."
+            "This conversation is not linked to a ticket. Link it with `{cmd} link <ticket id>` "
+            "or find one with `{cmd} search <words>`."
         )
 
 
@@ -62,7 +62,7 @@ class NotMapped(UserError):
     def __init__(self) -> None:
         super().__init__(
             "I don't know which ConnectWise member you are, so I can't post as you. "
-            "Run `/ticket map me` (it matches your email), or ask an owner to map you."
+            "Run `{cmd} map me` (it matches your email), or ask an owner to map you."
         )
 
 
@@ -70,13 +70,13 @@ class NotOwner(UserError):
     def __init__(self, what: str) -> None:
         super().__init__(
             f"Only owners can {what}. Workspace admins are owners, as is whoever first "
-            "connected ConnectWise; `/ticket owners` lists them."
+            "connected ConnectWise; `{cmd} owners` lists them."
         )
 
 
 class BadArguments(UserError):
     def __init__(self, problem: str, usage: str) -> None:
-        super().__init__(f"{problem}\nUsage: `/ticket {usage}`")
+        super().__init__(f"{problem}\nUsage: `{{cmd}} {usage}`")
         self.usage = usage
 
 
@@ -91,7 +91,7 @@ def _psa_message(exc: PSAError) -> str:
     if isinstance(exc, AuthError):
         return (
             "ConnectWise rejected the API keys (401). An owner should check the connection "
-            "with `/ticket settings` and re-enter the keys if they were changed."
+            "with `{cmd} settings` and re-enter the keys if they were changed."
         )
     if isinstance(exc, PermissionDenied):
         return (

@@ -55,7 +55,7 @@ class Conversation:
 
 @dataclass(frozen=True)
 class Command:
-    """Words typed after `/ticket` (or after the bot's mention in Teams)."""
+    """Words typed after the command prefix (the slash command, or the bot's mention in Teams)."""
 
     text: str
 
@@ -139,18 +139,45 @@ def from_record(data: Mapping[str, Any]) -> Invocation:
     )
 
 
-USER_REF_RE = re.compile(r"^<@([A-Za-z0-9._:\-]+)(?:\|([^>]*))?>$")
-_MENTION_RE = re.compile(r"<@([A-Za-z0-9._:\-]+)(?:\|([^>]*))?>")
+_MENTION = r"<@([A-Za-z0-9._:\-]+)(?:\|([^>]*))?>"
+_ONE_MENTION_RE = re.compile(f"^{_MENTION}$")
+_MENTION_RE = re.compile(_MENTION)
 
 
-def parse_user_ref(token: str) -> tuple[str, str] | None:
-    """`<@U123|jane>` or `<@U123>` → (id, name). Transports rewrite their mentions to this form."""
-    match = USER_REF_RE.match(token.strip())
-    if match is None:
-        return None
-    return match.group(1), (match.group(2) or "").strip()
+@dataclass(frozen=True)
+class Mention:
+    """A person named in a command (`owners add @jane`), whatever the platform's markup.
+
+    Each transport turns its own mention (Slack's escaped user reference, a Teams mention
+    entity, the shell's `@name`) into `Mention(...).token` inside the command text; handlers
+    read it back with `Mention.parse` and never see a platform's markup. The token's shape is
+    private to this class (it is stored with the command in the intake)."""
+
+    id: str
+    name: str = ""
+
+    @property
+    def token(self) -> str:
+        name = " ".join(self.name.replace("|", " ").replace(">", " ").split())
+        return f"<@{self.id}|{name}>" if name else f"<@{self.id}>"
+
+    @property
+    def display(self) -> str:
+        return "@" + (self.name or self.id)
+
+    @classmethod
+    def parse(cls, token: str) -> Mention | None:
+        """The mention a whole argument is, or None (`jane` alone is not a mention)."""
+        match = _ONE_MENTION_RE.match(token.strip())
+        if match is None:
+            return None
+        return cls(match.group(1), (match.group(2) or "").strip())
+
+
+def mentions_in(text: str) -> list[Mention]:
+    return [Mention(m.group(1), (m.group(2) or "").strip()) for m in _MENTION_RE.finditer(text)]
 
 
 def humanize_mentions(text: str) -> str:
-    """`<@U123|jane>` → `@jane` for text that leaves chat (a note in the PSA)."""
-    return _MENTION_RE.sub(lambda m: "@" + ((m.group(2) or "").strip() or m.group(1)), text)
+    """Mention tokens → `@name` for text that leaves chat (a note in the PSA, the shell)."""
+    return _MENTION_RE.sub(lambda m: Mention(m.group(1), (m.group(2) or "").strip()).display, text)

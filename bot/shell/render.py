@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import textwrap
 
+from bot.core.invocation import humanize_mentions
+from bot.core.markup import Renderer
 from bot.core.reply import Button, Card, Reply, Tone, Visibility
 
 ICON = {Tone.INFO: "", Tone.SUCCESS: "✅ ", Tone.WARNING: "⚠️  ", Tone.ERROR: "❌ "}
 MIN_WIDTH = 40
 LABEL_COLUMN = 24  # longer fact labels get a line of their own
 
-_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)(?:\|([^>]*))?>")
-_USER = re.compile(r"<@([A-Za-z0-9._:\-]+)(?:\|([^>]*))?>")
-_CHANNEL = re.compile(r"<#([A-Za-z0-9]+)(?:\|([^>]*))?>")
-# Emphasis only where chat would render it: *bold*, _italic_, ~strike~ around a word run.
-_EMPHASIS = re.compile(r"(?<![\w*_~])([*_~])(?=[^\s*_~])([^\n]*?[^\s\\])\1(?![\w*_~])")
+
+def _same(text: str) -> str:
+    return text
+
+
+# Code keeps its backticks: in a terminal they show where a command starts and ends.
+PLAIN = Renderer(
+    prefix="/ticket",
+    text=humanize_mentions,
+    bold=_same,
+    code=lambda text: f"`{text}`",
+    link=lambda url, label: url if label == url else f"{label} ({url})",
+)
 
 
 def terminal_width() -> int:
@@ -25,14 +34,8 @@ def terminal_width() -> int:
 
 
 def plain(text: str) -> str:
-    """Chat markup → what a terminal shows: links as text, no emphasis characters."""
-    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
-    text = _USER.sub(lambda m: "@" + ((m.group(2) or "").strip() or m.group(1)), text)
-    text = _CHANNEL.sub(lambda m: "#" + ((m.group(2) or "").strip() or m.group(1)), text)
-    previous = None
-    while previous != text:  # nested emphasis (*_x_*) unwraps one level per pass
-        previous, text = text, _EMPHASIS.sub(r"\2", text)
-    return text
+    """The core's neutral markup → what a terminal shows: links as text, no bold marks."""
+    return PLAIN(text)
 
 
 def wrap(text: str, width: int, first: str = "", rest: str | None = None) -> list[str]:
@@ -61,14 +64,14 @@ def render_card(card: Card, buttons: list[Button], width: int = 80) -> list[str]
     if card.text:
         lines += wrap(plain(card.text), width, "│ ")
     shown = list(card.facts)
-    column = min(max((len(f.label) for f in shown), default=0), LABEL_COLUMN)
+    column = min(max((len(plain(f.label)) for f in shown), default=0), LABEL_COLUMN)
     for fact in shown:
-        value = plain(fact.value)
-        if len(fact.label) <= column:
-            lead = f"│ {fact.label.ljust(column)}  "
+        value, label = plain(fact.value), plain(fact.label)
+        if len(label) <= column:
+            lead = f"│ {label.ljust(column)}  "
             lines += wrap(value, width, lead, "│ " + " " * (column + 2))
         else:
-            lines += wrap(plain(fact.label), width, "│ ")
+            lines += wrap(label, width, "│ ")
             lines += wrap(value, width, "│     ")
     # The card's URL is printed once: on its link button when it has one, else on its own.
     if card.url and not any(b.url == card.url for b in links):

@@ -3,8 +3,8 @@
 Meta commands switch identity and place like a chat client would: `/as <user> [--admin]
 [--email <address>]`, `/in <channel> [<thread>]`, `/press <n>` for the last reply's buttons,
 `/whoami`, `/quit`. Anything else is a `/ticket` command (the `/ticket` prefix is optional);
-`@name` in it mentions a shell user, as `<@U…>` does in Slack. Forms become prompts through a
-`Prompter`; secrets are read without echo.
+`@name` in it mentions a shell user (a core `Mention`, as a Slack user reference becomes).
+Forms become prompts through a `Prompter`; secrets are read without echo.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from bot.core.invocation import (
     Conversation,
     FormSubmission,
     Invocation,
+    Mention,
     OptionsQuery,
     Platform,
 )
 from bot.core.reply import Button, FieldKind, Form, FormField, Option, Reply
-from bot.shell.render import render, terminal_width, wrap
+from bot.shell.render import plain, render, terminal_width, wrap
 
 Output = Callable[[str], Awaitable[None]]
 MAX_FORM_ROUNDS = 3
@@ -121,13 +122,13 @@ class ShellSession:
         return firsts[0] if len(firsts) == 1 else None
 
     def mentions(self, text: str) -> str:
-        """`@bob` → `<@bob|Bob>`, the form every transport hands the handlers."""
+        """`@bob` → the core's `Mention` token, the form every transport hands the handlers."""
 
         def resolve(match: re.Match[str]) -> str:
             name = match.group(1) or match.group(2)
             user = self.known_user(name) or ChatUser(id=user_id_for(name), name=name)
             self.users.setdefault(user.id, user)
-            return f"<@{user.id}|{user.display}>"
+            return Mention(user.id, user.display).token
 
         return MENTION_RE.sub(resolve, text)
 
@@ -181,15 +182,15 @@ class ShellSession:
     async def _fill(self, form: Form) -> None:
         for _ in range(MAX_FORM_ROUNDS):
             await self._say(f"── {form.title} ──")
-            for line in wrap(form.intro, self._width()) if form.intro else []:
+            for line in wrap(plain(form.intro), self._width()) if form.intro else []:
                 await self._say(line)
             # Every error before any question, so nobody re-answers a form without knowing why.
             if "" in form.errors:
-                await self._say(f"⚠️  {form.errors['']}")
+                await self._say(f"⚠️  {plain(form.errors[''])}")
             for name, error in form.errors.items():
                 if name:
                     label = next((f.label for f in form.fields if f.name == name), name)
-                    await self._say(f"⚠️  {label}: {error}")
+                    await self._say(f"⚠️  {label}: {plain(error)}")
             values: dict[str, str] = {}
             try:
                 for form_field in form.fields:
@@ -205,16 +206,16 @@ class ShellSession:
                 await self._show(reply)
                 return
             if reply.text:
-                await self._say(reply.text)
+                await self._say(plain(reply.text))
             form = reply.form
         for name, error in form.errors.items():
             label = next((f.label for f in form.fields if f.name == name), "Form")
-            await self._say(f"⚠️  {label}: {error}")
+            await self._say(f"⚠️  {label}: {plain(error)}")
         await self._say("Giving up on this form; run the command again when ready.")
 
     async def _ask(self, form: Form, f: FormField) -> str:
         if f.hint:
-            await self._say(f"   ({f.hint})")
+            await self._say(f"   ({plain(f.hint)})")
         optional = "" if f.required else ", optional"
         default = f" [{f.initial}]" if f.initial and f.kind is not FieldKind.SECRET else ""
         if f.kind is FieldKind.SELECT:

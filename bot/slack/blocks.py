@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from bot.core.markup import Renderer
 from bot.core.reply import (
     Button,
     ButtonStyle,
@@ -33,22 +34,67 @@ MAX_TITLE = 24
 
 
 def _plain(text: str, limit: int = 150) -> dict[str, Any]:
-    return {"type": "plain_text", "text": _cut(text or " ", limit), "emoji": True}
+    return {"type": "plain_text", "text": _cut(SLACK_PLAIN(text) or " ", limit), "emoji": True}
 
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def mrkdwn(text: str) -> str:
-    """Our replies use Markdown-ish `*bold*` and backticks, which Slack mrkdwn shares; escape
-    only the three characters Slack reserves."""
+def _escape(text: str) -> str:
+    """Only the three characters Slack reserves."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _link(url: str, label: str) -> str:
     safe = label.replace("|", "¦").replace(">", "›").replace("<", "‹")
     return f"<{url}|{safe}>"
+
+
+def _safe_link(url: str, label: str) -> str:
+    """A neutral link; `label` arrives escaped already."""
+    if label == _escape(url):
+        return f"<{_escape(url)}>"
+    return _link(_escape(url), label.replace("&gt;", "›").replace("&lt;", "‹"))
+
+
+SLACK = Renderer(
+    prefix="/ticket",
+    text=_escape,
+    bold=lambda text: f"*{text}*",
+    code=lambda text: f"`{text}`",
+    link=_safe_link,
+)
+
+
+def _same(text: str) -> str:
+    return text
+
+
+# plain_text objects (labels, hints, titles) show no markup: links as "label (url)".
+SLACK_PLAIN = Renderer(
+    prefix=SLACK.prefix,
+    text=_same,
+    bold=_same,
+    code=lambda text: f"`{text}`",
+    link=lambda url, label: url if label == url else f"{label} ({url})",
+)
+
+
+# The message's top-level text (notifications, clients without blocks), as it always was:
+# Slack markup, not escaped.
+SLACK_FALLBACK = Renderer(
+    prefix=SLACK.prefix,
+    text=_same,
+    bold=SLACK.bold,
+    code=SLACK.code,
+    link=lambda url, label: f"<{url}>" if label == url else _link(url, label),
+)
+
+
+def mrkdwn(text: str) -> str:
+    """The core's neutral markup (bold, code, links, the command prefix) → Slack mrkdwn."""
+    return SLACK(text)
 
 
 def button_element(button: Button, index: int) -> dict[str, Any]:
@@ -122,7 +168,7 @@ def reply_blocks(reply: Reply) -> tuple[str, list[Block]]:
             blocks.append({"type": "divider"})
         blocks.extend(card_blocks(card))
     fallback = text or (reply.cards[0].title if reply.cards else "psabot")
-    return _cut(fallback, MAX_TEXT), blocks[:50]
+    return _cut(SLACK_FALLBACK(fallback), MAX_TEXT), blocks[:50]
 
 
 # -- modals ---------------------------------------------------------------------------------

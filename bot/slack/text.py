@@ -1,6 +1,6 @@
 """Slack's escaped message markup → the neutral text handlers read.
 
-Slack sends `<@U123|jane>` for users (kept: it is also the core's mention form), `<#C123|general>`
+Slack sends `<@U123|jane>` for users (they become the core's typed `Mention`), `<#C123|general>`
 for channels, `<!here>` for broadcasts, `<https://x|label>` for links, and escapes `& < >` as
 HTML entities. Everything but user mentions becomes plain text again.
 """
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 
+from bot.core.invocation import Mention
+
 _MARKUP_RE = re.compile(r"<([^<>]+)>")
 
 
 def _plain(inner: str) -> str:
     target, _, label = inner.partition("|")
     if target.startswith("@"):
-        return f"<{inner}>"  # a user mention stays in the neutral form
+        return Mention(target[1:], label.strip()).token
     if target.startswith("#"):
         return "#" + (label or target[1:])
     if target.startswith("!"):

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.invocation import ChatUser, Conversation
+from bot.core.invocation import ChatUser, Conversation, Mention
 
 Json = dict[str, Any]
 THREAD_MARK = ";messageid="
@@ -97,8 +97,9 @@ def envelope(activity: Json) -> Envelope:
 
 
 def command_text(activity: Json) -> str:
-    """The words of a message: the bot's mention stripped, other mentions as `<@id|name>`,
-    a leading `ticket` (or `/ticket`) dropped."""
+    """The words of a message: the bot's mention stripped, other mentions as the core's
+    `Mention` tokens (Entra id when the entity has one), a leading `ticket` (or `/ticket`)
+    dropped."""
     text = _str(activity.get("text"))
     bot_id = _str(_dict(activity.get("recipient")).get("id"))
     for entity in activity.get("entities") or []:
@@ -112,9 +113,9 @@ def command_text(activity: Json) -> str:
             text = text.replace(shown, " ", 1)
             continue
         who = _str(mentioned.get("aadObjectId")) or _str(mentioned.get("id"))
-        name = _AT_RE.sub("", shown).lstrip("@").replace("|", " ").replace(">", " ").strip()
+        name = _AT_RE.sub("", shown).lstrip("@").strip() or _str(mentioned.get("name"))
         if who:
-            text = text.replace(shown, f"<@{who}|{name or _str(mentioned.get('name'))}>", 1)
+            text = text.replace(shown, Mention(who, name).token, 1)
     text = _AT_RE.sub("", text)
     text = html.unescape(text).replace("\xa0", " ").strip()
     return _PREFIX_RE.sub("", text, count=1).strip()

@@ -1,14 +1,13 @@
-"""Text between Teams and the core: Slack-style reply markup → TextBlock markdown, HTML → text."""
+"""Text between Teams and the core: the neutral reply markup → TextBlock markdown, HTML → text."""
 
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
 
-_LINK_RE = re.compile(r"<(https?://[^|<>\s]+)\|([^<>]*)>")
-_BARE_LINK_RE = re.compile(r"<(https?://[^|<>\s]+)>")
-_BOLD_RE = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])")
-_CODE_RE = re.compile(r"`([^`\n]+)`")
+from bot.core.markup import Renderer
+
+PREFIX = "ticket"  # works in a personal chat as typed; in a channel after the bot's mention
 _EMOJI = {
     ":white_check_mark:": "✅",
     ":x:": "❌",
@@ -19,29 +18,43 @@ _EMOJI = {
 }
 
 
-def to_markdown(text: str) -> str:
-    """Reply markup (`*bold*`, backticks, `<url|label>`) → Adaptive Card TextBlock markdown.
-
-    TextBlock markdown has bold and links but no inline code, so code keeps its text in
-    quotes; quoted lines (`> …`) keep their marker, which Teams shows as is."""
+def _glyphs(text: str) -> str:
     for name, glyph in _EMOJI.items():
         text = text.replace(name, glyph)
-    text = _CODE_RE.sub(lambda m: f"‘{m.group(1)}’", text)
-    text = _LINK_RE.sub(lambda m: f"[{m.group(2).replace(']', ')')}]({m.group(1)})", text)
-    text = _BARE_LINK_RE.sub(lambda m: m.group(1), text)
-    text = _BOLD_RE.sub(lambda m: f"**{m.group(1)}**", text)
+    return text
+
+
+def _same(text: str) -> str:
+    return text
+
+
+# TextBlock markdown has bold and links but no inline code, so code keeps its text in quotes.
+MARKDOWN = Renderer(
+    prefix=PREFIX,
+    text=_glyphs,
+    bold=lambda text: f"**{text}**",
+    code=lambda text: f"‘{text}’",
+    link=lambda url, label: url if label == url else f"[{label.replace(']', ')')}]({url})",
+)
+PLAIN = Renderer(
+    prefix=PREFIX,
+    text=_glyphs,
+    bold=_same,
+    code=_same,
+    link=lambda url, label: url if label == url else f"{label} ({url})",
+)
+
+
+def to_markdown(text: str) -> str:
+    """Reply markup → Adaptive Card TextBlock markdown; quoted lines (`> …`) keep their
+    marker, which Teams shows as is."""
     # TextBlock needs a blank line or "\n\n" to break; single newlines would be joined.
-    return text.replace("\n", "\n\n")
+    return MARKDOWN(text).replace("\n", "\n\n")
 
 
 def to_plain(text: str) -> str:
     """The same reply markup as plain text (notification previews, the fallback text)."""
-    for name, glyph in _EMOJI.items():
-        text = text.replace(name, glyph)
-    text = _LINK_RE.sub(lambda m: f"{m.group(2)} ({m.group(1)})", text)
-    text = _BARE_LINK_RE.sub(lambda m: m.group(1), text)
-    text = _BOLD_RE.sub(lambda m: m.group(1), text)
-    return _CODE_RE.sub(lambda m: m.group(1), text)
+    return PLAIN(text)
 
 
 class _Text(HTMLParser):
