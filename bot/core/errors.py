@@ -162,9 +162,14 @@ def entry_for(error_type: type[BaseException]) -> Entry:
 
 
 def _named(kind: str) -> type[BaseException] | None:
-    """The registered class, or subclass of one, whose name is `kind` (as stored)."""
+    """The registered class, or subclass of one, whose name is `kind` (as stored); the
+    catch-all's subclasses are every exception there is, so they are not searched."""
+    roots = [cls for cls in _REGISTRY if cls is not BaseException]
+    for cls in roots:
+        if cls.__name__ == kind:
+            return cls
     seen: set[type[BaseException]] = set()
-    stack = list(_REGISTRY)
+    stack = roots
     while stack:
         cls = stack.pop()
         if cls in seen:
@@ -225,8 +230,6 @@ def render_stored(kind: str | None, context: Context | None, fallback: str | Non
     if cls is None:
         return fallback
     entry = entry_for(cls)
-    if entry.error_type in (BaseException, Exception):
-        return fallback  # the unexpected: its reference was in the stored text
     try:
         return entry.message(context)
     except (KeyError, TypeError, ValueError):  # a context from an older version
