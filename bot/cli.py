@@ -29,6 +29,8 @@ def _configure_logging(level: str) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # the Agents SDK logs its whole connection summary at INFO on every start
+    logging.getLogger("microsoft_agents").setLevel(logging.WARNING)
     logs.install()  # secrets redacted, Slack library bodies dropped, at every level
 
 

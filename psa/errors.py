@@ -175,3 +175,8 @@ class PSATimeout(Unavailable):
 
 class ConnectionFailed(Unavailable):
     """DNS failure, refused or dropped connection; a write may or may not have been applied."""
+
+
+class NotSent(ConnectionFailed):
+    """The request never left psabot (no connection could be made, or psabot's own queue to
+    this ConnectWise stayed full): a write certainly was not applied."""

@@ -37,7 +37,10 @@ class _LiveProviders(cachetools.TTLCache[str, _Live]):
     """cachetools' TTL+LRU cache that hands every entry it drops to `retire`."""
 
     def __init__(
-        self, maxsize: int, ttl: float, timer: Callable[[], float],
+        self,
+        maxsize: int,
+        ttl: float,
+        timer: Callable[[], float],
         retire: Callable[[PSAProvider], None],
     ) -> None:
         super().__init__(maxsize=maxsize, ttl=ttl, timer=timer)

@@ -44,7 +44,15 @@ from bot.core.pacing import idle
 from bot.metrics import Metrics
 from bot.outbox.announce import Announcer, ProviderLookup
 from bot.outbox.records import Outcome, compose_note, marker
-from psa.errors import Conflict, ConnectionFailed, PSAError, PSATimeout, RateLimited, ServerError
+from psa.errors import (
+    Conflict,
+    ConnectionFailed,
+    NotSent,
+    PSAError,
+    PSATimeout,
+    RateLimited,
+    ServerError,
+)
 from psa.provider import PSAProvider
 from psa.types import Member, NoteType
 from storage.base import utcnow
@@ -321,7 +329,10 @@ class Outbox:
             and checked.nothing_earlier
             and (
                 not isinstance(exc, PSAError)
-                or isinstance(exc, PSATimeout | ConnectionFailed | ServerError)
+                or (
+                    isinstance(exc, PSATimeout | ConnectionFailed | ServerError)
+                    and not isinstance(exc, NotSent)  # it never left: nothing to wait for
+                )
             )
         )
         if unsure:

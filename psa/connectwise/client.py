@@ -40,6 +40,7 @@ from psa.connectwise.hosts import HostPolicy, Site
 from psa.errors import (
     ConfigurationError,
     ConnectionFailed,
+    NotSent,
     PSAError,
     PSATimeout,
     RateLimited,
@@ -54,6 +55,8 @@ _LINK_RE = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]*)"?')
 
 API_VERSION = "2025.1"
 MAX_PAGE_SIZE = 1000
+MAX_CONNECTIONS = 8  # connections per ConnectWise site (requests beyond wait their turn)
+QUEUE_TIMEOUT = 30.0  # seconds a request may wait for a connection before it is given up
 MAX_PAGES = 20  # pages one listing may follow (20 000 records at the largest page size)
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # one successful response body, after decompression
 MAX_LISTING_BYTES = 16 * 1024 * 1024  # all pages of one listing together
@@ -123,6 +126,10 @@ class ConnectWiseClient:
         self.max_listing_bytes = max_listing_bytes
         self._hosts = hosts
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
+        # Requests wait for one of the connections here, outside the request's timeout, so a
+        # timeout always means "sent, no answer", never "queued behind other requests".
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._queue_timeout = max(timeout, QUEUE_TIMEOUT)
         self.retry = retry or RetryPolicy()
         self.api_version = api_version
         self._session: aiohttp.ClientSession | None = None
@@ -133,8 +140,12 @@ class ConnectWiseClient:
         s = settings
         # An error body that echoes the request must not carry these into a message.
         self._redact = redactor(
-            (s.private_key, s.public_key, f"{s.company_id}+{s.public_key}",
-             self._headers()["Authorization"].removeprefix("Basic "))
+            (
+                s.private_key,
+                s.public_key,
+                f"{s.company_id}+{s.public_key}",
+                self._headers()["Authorization"].removeprefix("Basic "),
+            )
         )
 
     # -- session ------------------------------------------------------------------------------
@@ -152,7 +163,7 @@ class ConnectWiseClient:
     def _session_or_open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                resolver=self._hosts.resolver(), limit_per_host=8, ttl_dns_cache=300
+                resolver=self._hosts.resolver(), limit_per_host=MAX_CONNECTIONS, ttl_dns_cache=300
             )
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, raise_for_status=False
@@ -186,7 +197,10 @@ class ConnectWiseClient:
         resp = await self._send("GET", url, operation="company lookup", auth=False)
         if resp.status >= 400:
             raise error_from_response(
-                resp.status, resp.body, resp.headers, operation="company lookup",
+                resp.status,
+                resp.body,
+                resp.headers,
+                operation="company lookup",
                 redact=self._redact,
             )
         info = resp.body
@@ -217,6 +231,38 @@ class ConnectWiseClient:
         ticket_id: int | None = None,
         auth: bool = True,
     ) -> Response:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=self._queue_timeout)
+        except TimeoutError as exc:
+            raise NotSent(
+                "psabot's queue to ConnectWise stayed full",
+                operation=operation,
+                ticket_id=ticket_id,
+            ) from exc
+        try:
+            return await self._send_now(
+                method,
+                url,
+                params=params,
+                json=json,
+                operation=operation,
+                ticket_id=ticket_id,
+                auth=auth,
+            )
+        finally:
+            self._slots.release()
+
+    async def _send_now(
+        self,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        operation: str,
+        ticket_id: int | None,
+        auth: bool,
+    ) -> Response:
         session = self._session_or_open()
         headers = self._headers() if auth else {"Accept": "application/json"}
         if json is not None:
@@ -232,8 +278,7 @@ class ConnectWiseClient:
                 )
                 if cut and resp.status < 400:
                     raise TooMuchData(
-                        f"The answer is larger than {_mib(limit)}; narrow the search and "
-                        "try again",
+                        f"The answer is larger than {_mib(limit)}; narrow the search and try again",
                         operation=operation,
                         ticket_id=ticket_id,
                         status=resp.status,
@@ -243,6 +288,10 @@ class ConnectWiseClient:
         except TimeoutError as exc:
             raise PSATimeout(
                 "ConnectWise did not answer in time", operation=operation, ticket_id=ticket_id
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
+            raise NotSent(
+                f"Could not connect to {self.site.host}", operation=operation, ticket_id=ticket_id
             ) from exc
         except aiohttp.ClientError as exc:
             raise ConnectionFailed(
@@ -298,8 +347,12 @@ class ConnectWiseClient:
                     if await self._codebase_changed(used_codebase):
                         continue
                 raise error_from_response(
-                    resp.status, resp.body, resp.headers, operation=operation,
-                    ticket_id=ticket_id, redact=self._redact,
+                    resp.status,
+                    resp.body,
+                    resp.headers,
+                    operation=operation,
+                    ticket_id=ticket_id,
+                    redact=self._redact,
                 )
             except PSAError as exc:
                 attempt += 1

@@ -32,11 +32,25 @@ from psa.errors import (
 
 _RETRY_IN_RE = re.compile(r"try again in (\d{1,9}(?:\.\d{1,6})?) second", re.IGNORECASE)
 # Codes ConnectWise documents or is seen to send; anything else is not repeated anywhere.
-KNOWN_CODES = frozenset({
-    "InvalidObject", "NotFound", "Unauthorized", "Forbidden", "ConnectWiseApi",
-    "ConnectWiseAPI", "Security", "MethodNotAllowed", "InvalidRequest", "ObjectExists",
-    "OutOfRange", "Required", "NullNotAllowed", "InvalidField", "Conflict",
-})
+KNOWN_CODES = frozenset(
+    {
+        "InvalidObject",
+        "NotFound",
+        "Unauthorized",
+        "Forbidden",
+        "ConnectWiseApi",
+        "ConnectWiseAPI",
+        "Security",
+        "MethodNotAllowed",
+        "InvalidRequest",
+        "ObjectExists",
+        "OutOfRange",
+        "Required",
+        "NullNotAllowed",
+        "InvalidField",
+        "Conflict",
+    }
+)
 _FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_/.\[\]-]{0,63}$")
 MAX_FIELD_MESSAGE = 160  # characters of one field-level message that reach the user
 MAX_FIELD_ERRORS = 10
@@ -150,38 +164,44 @@ def error_from_response(
     said = _body_message(body)
     kwargs: dict[str, Any] = {"operation": operation, "ticket_id": ticket_id}
     if code == "Security" or "SSL is required" in said:
-        return ConfigurationError(
-            "the server requires https", status=status, code=code, **kwargs
-        )
+        return ConfigurationError("the server requires https", status=status, code=code, **kwargs)
     if status == 401 or said in ("UserNotAuthenticated", "Unauthorized"):
         return AuthError(
             f"ConnectWise rejected the credentials (HTTP {status})",
-            status=status, code=code, **kwargs,
+            status=status,
+            code=code,
+            **kwargs,
         )
     if status == 403:
         return PermissionDenied(
             "The API member's security role does not allow this (HTTP 403)",
-            status=status, code=code, **kwargs,
+            status=status,
+            code=code,
+            **kwargs,
         )
     if status == 404:
         return NotFound(
             "the record does not exist or the API member cannot see it",
-            status=status, code=code, **kwargs,
+            status=status,
+            code=code,
+            **kwargs,
         )
     if status == 429:
         return RateLimited(
             "ConnectWise asked us to slow down (HTTP 429)",
-            retry_after=retry_after_seconds(headers, body), **kwargs,
+            retry_after=retry_after_seconds(headers, body),
+            **kwargs,
         )
     if status in (400, 422):
         return ValidationFailed(
             f"invalid input (HTTP {status})",
-            field_errors=_field_errors(body, redact), status=status, code=code, **kwargs,
+            field_errors=_field_errors(body, redact),
+            status=status,
+            code=code,
+            **kwargs,
         )
     if status == 409:
-        return Unavailable(
-            "the record is in use (HTTP 409)", status=status, code=code, **kwargs
-        )
+        return Unavailable("the record is in use (HTTP 409)", status=status, code=code, **kwargs)
     if status >= 500:
         error = ServerError(f"HTTP {status}", status=status, code=code, **kwargs)
         # A conversion error is about the request, not the server's health: retrying won't help.

@@ -107,9 +107,7 @@ def _is_loopback_name(host: str) -> bool:
 
 def _ascii_host(host: str, raw: str) -> str:
     """The host in the form DNS and the URL library use; `InvalidSite` if it has none."""
-    bad = InvalidSite(
-        f"{raw!r} is not a valid host name; enter one like na.myconnectwise.net"
-    )
+    bad = InvalidSite(f"{raw!r} is not a valid host name; enter one like na.myconnectwise.net")
     ip = _ip(host.strip("[]"))
     if ip is not None:
         return str(ip)
@@ -163,9 +161,7 @@ class HostPolicy:
             if scheme is None:
                 return (host, None) in self._allowed
             port = DEFAULT_PORTS[scheme]
-        return (host, port) in self._allowed or (
-            (host, None) in self._allowed and port in defaults
-        )
+        return (host, port) in self._allowed or ((host, None) in self._allowed and port in defaults)
 
     def check_site(self, site: str) -> Site:
         """Parse and check a site as typed by an owner; `SiteNotAllowed` says why not."""

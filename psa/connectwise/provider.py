@@ -229,8 +229,11 @@ class ConnectWiseProvider:
             # Not every ConnectWise version filters notes by text: read the newest ones instead.
             # Small pages: notes can be long, and each page must stay under the body cap.
             rows = await self.client.get_all(
-                path, {"orderBy": "id desc"}, page_size=RECOVERY_SCAN_PAGE_SIZE,
-                limit=RECOVERY_SCAN_LIMIT, operation=operation,
+                path,
+                {"orderBy": "id desc"},
+                page_size=RECOVERY_SCAN_PAGE_SIZE,
+                limit=RECOVERY_SCAN_LIMIT,
+                operation=operation,
             )
         for row in rows:
             if isinstance(row, dict) and marker in str(row.get("text", "")):

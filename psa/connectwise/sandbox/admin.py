@@ -45,22 +45,28 @@ async def _body(request: web.Request) -> dict[str, Any] | None:
 
 async def overview(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    return json_response({
-        "seed": ctx.state.seed,
-        "codebase": ctx.codebase,
-        "company_id": ctx.auth.company_id,
-        "keys": [
-            {"public_key": k.public_key, "private_key": k.private_key,
-             "member": k.member_identifier, "full_access": k.full_access}
-            for k in ctx.auth.keys
-        ],
-        "well_known_tickets": {
-            "open": data.OPEN_TICKET_ID,
-            "closed": data.CLOSED_TICKET_ID,
-            "new": data.NEW_TICKET_ID,
-            "escalation": data.ESCALATION_TICKET_ID,
-        },
-    })
+    return json_response(
+        {
+            "seed": ctx.state.seed,
+            "codebase": ctx.codebase,
+            "company_id": ctx.auth.company_id,
+            "keys": [
+                {
+                    "public_key": k.public_key,
+                    "private_key": k.private_key,
+                    "member": k.member_identifier,
+                    "full_access": k.full_access,
+                }
+                for k in ctx.auth.keys
+            ],
+            "well_known_tickets": {
+                "open": data.OPEN_TICKET_ID,
+                "closed": data.CLOSED_TICKET_ID,
+                "new": data.NEW_TICKET_ID,
+                "escalation": data.ESCALATION_TICKET_ID,
+            },
+        }
+    )
 
 
 async def get_faults(request: web.Request) -> web.Response:

@@ -42,8 +42,9 @@ class ApiKey:
 
 DEFAULT_API_KEYS: tuple[ApiKey, ...] = (
     ApiKey("sandbox-public", "sandbox-private", API_MEMBER_IDENTIFIER, full_access=True),
-    ApiKey("restricted-public", "restricted-private", RESTRICTED_MEMBER_IDENTIFIER,
-           full_access=False),
+    ApiKey(
+        "restricted-public", "restricted-private", RESTRICTED_MEMBER_IDENTIFIER, full_access=False
+    ),
 )
 
 _MODULES = {
@@ -84,14 +85,14 @@ class Authenticator:
         client_id = headers.get("clientId", "").strip()
         if not client_id:
             raise ApiError(
-                401, "Unauthorized",
+                401,
+                "Unauthorized",
                 "A clientId header is required. Register your integration at "
                 "https://developer.connectwise.com/ClientID to get one.",
                 with_errors_key=False,
             )
         if self.client_ids is not None and client_id not in self.client_ids:
-            raise ApiError(401, "Unauthorized", "The clientId is not valid.",
-                           with_errors_key=False)
+            raise ApiError(401, "Unauthorized", "The clientId is not valid.", with_errors_key=False)
         login, password = _basic_credentials(headers.get("Authorization", ""))
         company, _, public_key = login.partition("+")
         for key in self.keys:
@@ -111,7 +112,8 @@ class Authenticator:
             return
         module = _MODULES.get(api_path.strip("/").split("/")[0], "this module")
         raise ApiError(
-            403, "Forbidden",
+            403,
+            "Forbidden",
             f"You do not have access to {module}. The security role of member "
             f"{key.member_identifier} does not allow this request.",
         )

@@ -152,8 +152,17 @@ def _random_plan(index: int, rng: random.Random, anchor: datetime) -> TicketPlan
         updated = entered + timedelta(minutes=rng.randint(0, max(window, 0)))
     updated = min(updated, anchor - timedelta(minutes=1))
     plan = TicketPlan(
-        ticket_id, company, contact_index, board_id, status.id, priority.id, owner, summary,
-        entered, updated, rng.choice(catalog.SOURCES),
+        ticket_id,
+        company,
+        contact_index,
+        board_id,
+        status.id,
+        priority.id,
+        owner,
+        summary,
+        entered,
+        updated,
+        rng.choice(catalog.SOURCES),
     )
     writer = owner or rng.choice(catalog.ACTIVE_TECHS)
     count = rng.choices((0, 1, 2, 3), weights=(55, 25, 15, 5))[0]
@@ -179,37 +188,89 @@ def _well_known(anchor: datetime) -> dict[int, TicketPlan]:
     day, hour = timedelta(days=1), timedelta(hours=1)
     open_entered = anchor - 3 * day - 4 * hour
     printer = TicketPlan(
-        OPEN_TICKET_ID, _company("ContosoDental"), 2, catalog.SERVICE_DESK_BOARD_ID, 3, 4,
-        "jdoe", "Front desk printer jams on every print job", open_entered, anchor - 2 * hour,
+        OPEN_TICKET_ID,
+        _company("ContosoDental"),
+        2,
+        catalog.SERVICE_DESK_BOARD_ID,
+        3,
+        4,
+        "jdoe",
+        "Front desk printer jams on every print job",
+        open_entered,
+        anchor - 2 * hour,
         (2, "Phone"),
         notes=[
-            NotePlan("description", "The HP LaserJet M404 at the front desk jams on every "
-                     "job since Monday; patients are waiting for printed forms.", "jdoe",
-                     open_entered + timedelta(minutes=20)),
-            NotePlan("internal", "Fuser error 50.2 on the panel. Replacement fuser ordered, "
-                     "ETA Thursday; loaner printer set up meanwhile.", "jdoe",
-                     anchor - 2 * hour),
+            NotePlan(
+                "description",
+                "The HP LaserJet M404 at the front desk jams on every "
+                "job since Monday; patients are waiting for printed forms.",
+                "jdoe",
+                open_entered + timedelta(minutes=20),
+            ),
+            NotePlan(
+                "internal",
+                "Fuser error 50.2 on the panel. Replacement fuser ordered, "
+                "ETA Thursday; loaner printer set up meanwhile.",
+                "jdoe",
+                anchor - 2 * hour,
+            ),
         ],
         devices=["CD-FRONTDESK-PRN01", "CD-RECEPTION-PC02"],
     )
     onboarding = TicketPlan(
-        CLOSED_TICKET_ID, _company("NorthwindLogistics"), 0, catalog.SERVICE_DESK_BOARD_ID, 7,
-        4, "pnguyen", "New hire onboarding: Maria Lopez starts Monday", anchor - 40 * day,
-        anchor - 36 * day, (3, "Email"),
-        notes=[NotePlan("resolution", "Onboarding checklist complete; credentials handed to "
-                        "the office manager.", "pnguyen", anchor - 36 * day)],
+        CLOSED_TICKET_ID,
+        _company("NorthwindLogistics"),
+        0,
+        catalog.SERVICE_DESK_BOARD_ID,
+        7,
+        4,
+        "pnguyen",
+        "New hire onboarding: Maria Lopez starts Monday",
+        anchor - 40 * day,
+        anchor - 36 * day,
+        (3, "Email"),
+        notes=[
+            NotePlan(
+                "resolution",
+                "Onboarding checklist complete; credentials handed to the office manager.",
+                "pnguyen",
+                anchor - 36 * day,
+            )
+        ],
     )
     vpn = TicketPlan(
-        NEW_TICKET_ID, _company("FabrikamLaw"), 0, catalog.SERVICE_DESK_BOARD_ID, 1, 7, None,
-        "VPN disconnects every 20 minutes for Olivia Grant", anchor - day,
-        anchor - day + timedelta(minutes=5), (5, "Portal"),
+        NEW_TICKET_ID,
+        _company("FabrikamLaw"),
+        0,
+        catalog.SERVICE_DESK_BOARD_ID,
+        1,
+        7,
+        None,
+        "VPN disconnects every 20 minutes for Olivia Grant",
+        anchor - day,
+        anchor - day + timedelta(minutes=5),
+        (5, "Portal"),
     )
     backup = TicketPlan(
-        ESCALATION_TICKET_ID, _company("AlpineCU"), 0, catalog.ESCALATIONS_BOARD_ID, 22, 8,
-        "dokafor", "Backup job failed on ACU-FS01 last night", anchor - 2 * day,
-        anchor - 5 * hour, (6, "Alert"),
-        notes=[NotePlan("internal", "Job failed with VSS error 0x800423f4; rebooting ACU-FS01 "
-                        "after hours tonight.", "dokafor", anchor - 5 * hour)],
+        ESCALATION_TICKET_ID,
+        _company("AlpineCU"),
+        0,
+        catalog.ESCALATIONS_BOARD_ID,
+        22,
+        8,
+        "dokafor",
+        "Backup job failed on ACU-FS01 last night",
+        anchor - 2 * day,
+        anchor - 5 * hour,
+        (6, "Alert"),
+        notes=[
+            NotePlan(
+                "internal",
+                "Job failed with VSS error 0x800423f4; rebooting ACU-FS01 after hours tonight.",
+                "dokafor",
+                anchor - 5 * hour,
+            )
+        ],
         devices=["ACU-FS01"],
     )
     return {p.id: p for p in (printer, onboarding, vpn, backup)}
@@ -236,10 +297,16 @@ def _ticket(plan: TicketPlan, data: Dataset, rng: random.Random) -> JsonObject:
         "zip": plan.company.zip,
         **records.contact_fields(plan.company, plan.contact_index),
         "priority": records.priority_ref(data.priorities[plan.priority_id]),
-        "serviceLocation": {"id": 1, "name": "Remote",
-                            "_info": {"location_href": "service/locations/1"}},
-        "source": {"id": source_id, "name": source_name,
-                   "_info": {"source_href": f"service/sources/{source_id}"}},
+        "serviceLocation": {
+            "id": 1,
+            "name": "Remote",
+            "_info": {"location_href": "service/locations/1"},
+        },
+        "source": {
+            "id": source_id,
+            "name": source_name,
+            "_info": {"source_href": f"service/sources/{source_id}"},
+        },
         "severity": priority_seed.severity,
         "impact": priority_seed.impact,
         "allowAllClientsPortalView": False,
@@ -270,8 +337,16 @@ def _ticket(plan: TicketPlan, data: Dataset, rng: random.Random) -> JsonObject:
             "enteredBy": "jdoe" if source_name == "Phone" else "EmailConnector",
             **{
                 f"{part}_href": f"service/tickets/{plan.id}/{part}"
-                for part in ("activities", "timeentries", "scheduleentries", "documents",
-                             "products", "configurations", "tasks", "notes")
+                for part in (
+                    "activities",
+                    "timeentries",
+                    "scheduleentries",
+                    "documents",
+                    "products",
+                    "configurations",
+                    "tasks",
+                    "notes",
+                )
             },
         },
     }
@@ -343,18 +418,26 @@ def build_dataset(seed: int = DEFAULT_SEED, anchor: datetime = DEFAULT_ANCHOR) -
         pending_notes.extend((n.created, plan.id, n) for n in plan.notes)
         for device in plan.devices:
             config_id = device_ids.setdefault(device, FIRST_CONFIGURATION_ID + len(device_ids))
-            data.configurations.setdefault(plan.id, []).append({
-                "id": config_id,
-                "deviceIdentifier": device,
-                "_info": {"configuration_href": f"company/configurations/{config_id}"},
-            })
+            data.configurations.setdefault(plan.id, []).append(
+                {
+                    "id": config_id,
+                    "deviceIdentifier": device,
+                    "_info": {"configuration_href": f"company/configurations/{config_id}"},
+                }
+            )
     pending_notes.sort(key=lambda item: (item[0], item[1]))
     for offset, (created, ticket_id, note) in enumerate(pending_notes):
         note_id = FIRST_NOTE_ID + offset
         member = by_identifier[note.member]
         data.notes[note_id] = note_record(
-            note_id, ticket_id, note.text, member, created, note.member,
-            description=note.kind == "description", internal=note.kind == "internal",
+            note_id,
+            ticket_id,
+            note.text,
+            member,
+            created,
+            note.member,
+            description=note.kind == "description",
+            internal=note.kind == "internal",
             resolution=note.kind == "resolution",
         )
     return data

@@ -40,10 +40,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = frozenset({
-    "429", "500", "timeout", "drop", "drop_after_write", "ok", "late_commit", "oversized",
-    "echo_headers",
-})
+FAULT_KINDS = frozenset(
+    {
+        "429",
+        "500",
+        "timeout",
+        "drop",
+        "drop_after_write",
+        "ok",
+        "late_commit",
+        "oversized",
+        "echo_headers",
+    }
+)
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
@@ -64,8 +73,13 @@ class FaultOptions:
     listing_path_contains: str = ""
 
     def __post_init__(self) -> None:
-        rates = (self.rate_429, self.rate_500, self.rate_timeout, self.rate_drop_after_write,
-                 self.rate_late_commit)
+        rates = (
+            self.rate_429,
+            self.rate_500,
+            self.rate_timeout,
+            self.rate_drop_after_write,
+            self.rate_late_commit,
+        )
         if any(not 0 <= r <= 1 for r in rates) or sum(rates) > 1:
             raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
         if self.latency_ms < 0 or self.hang_seconds < 0 or self.write_apply_delay < 0:
@@ -110,8 +124,11 @@ class ScriptedFaults:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"method": self.method, "path_contains": self.path_contains,
-                "faults": list(self.faults)}
+        return {
+            "method": self.method,
+            "path_contains": self.path_contains,
+            "faults": list(self.faults),
+        }
 
 
 @dataclass
@@ -160,8 +177,11 @@ class FaultInjector:
                 _kind(fault)
         self.configure(**changes)
         for entry in entries:
-            self.script(entry["faults"], method=entry.get("method"),
-                        path_contains=entry.get("path_contains"))
+            self.script(
+                entry["faults"],
+                method=entry.get("method"),
+                path_contains=entry.get("path_contains"),
+            )
 
     def clear(self) -> None:
         """No faults, no latency, no scripts; the random sequence starts over."""
@@ -186,10 +206,13 @@ class FaultInjector:
                 return None if kind == "ok" else kind
         o = self.options
         draw = self._rng.random()
-        for kind, rate in (("429", o.rate_429), ("500", o.rate_500),
-                           ("timeout", o.rate_timeout),
-                           ("drop_after_write", o.rate_drop_after_write),
-                           ("late_commit", o.rate_late_commit)):
+        for kind, rate in (
+            ("429", o.rate_429),
+            ("500", o.rate_500),
+            ("timeout", o.rate_timeout),
+            ("drop_after_write", o.rate_drop_after_write),
+            ("late_commit", o.rate_late_commit),
+        ):
             if draw < rate:
                 writes_only = kind in ("drop_after_write", "late_commit")
                 return kind if not writes_only or method in WRITE_METHODS else None

@@ -47,9 +47,7 @@ def parse_paging(params: Mapping[str, str]) -> Paging:
     page = _positive_int(params, "page", 1)
     page_size = _positive_int(params, "pageSize", DEFAULT_PAGE_SIZE)
     if page_size > MAX_PAGE_SIZE:
-        raise ApiError(
-            400, "InvalidObject", f"pageSize cannot be greater than {MAX_PAGE_SIZE}."
-        )
+        raise ApiError(400, "InvalidObject", f"pageSize cannot be greater than {MAX_PAGE_SIZE}.")
     return Paging(page, page_size)
 
 

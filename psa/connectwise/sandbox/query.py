@@ -189,8 +189,11 @@ def order(records: list[JsonObject], order_by: str | None, resource: Resource) -
     keys: list[tuple[FieldSpec, bool]] = []
     for clause in order_by.split(","):
         words = clause.split()
-        if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in (
-            "asc", "desc")):
+        if (
+            not words
+            or len(words) > 2
+            or (len(words) == 2 and words[1].lower() not in ("asc", "desc"))
+        ):
             raise ApiError(400, "InvalidObject", f"orderBy --> '{clause.strip()}' is not valid.")
         spec = resource.field(words[0])
         if spec is None:

@@ -85,8 +85,12 @@ def company_record(seed: CompanySeed, anchor: datetime, guid: str) -> JsonObject
         "city": seed.city,
         "state": seed.state,
         "zip": seed.zip,
-        "country": {"id": 1, "identifier": "US", "name": "United States",
-                    "_info": {"country_href": "company/countries/1"}},
+        "country": {
+            "id": 1,
+            "identifier": "US",
+            "name": "United States",
+            "_info": {"country_href": "company/countries/1"},
+        },
         "phoneNumber": seed.phone,
         "website": f"www.{seed.domain}",
         "territory": {"id": 2, "name": "Main", "_info": {"location_href": "system/locations/2"}},
@@ -96,13 +100,24 @@ def company_record(seed: CompanySeed, anchor: datetime, guid: str) -> JsonObject
         "deletedFlag": seed.deleted,
         "mobileGuid": guid,
         "isVendorFlag": False,
-        "types": [{"id": 5 if seed.type_name == "Owner" else 1, "name": seed.type_name,
-                   "_info": {"type_href": "company/companies/types/1"}}],
-        "site": {"id": 1000 + seed.id, "name": "Main",
-                 "_info": {"site_href": f"company/companies/{seed.id}/sites/{1000 + seed.id}"}},
-        "_info": info(anchor - timedelta(days=30 + seed.id % 17), "jdoe",
-                      contacts_href=f"company/contacts?conditions=company/id={seed.id}",
-                      sites_href=f"company/companies/{seed.id}/sites"),
+        "types": [
+            {
+                "id": 5 if seed.type_name == "Owner" else 1,
+                "name": seed.type_name,
+                "_info": {"type_href": "company/companies/types/1"},
+            }
+        ],
+        "site": {
+            "id": 1000 + seed.id,
+            "name": "Main",
+            "_info": {"site_href": f"company/companies/{seed.id}/sites/{1000 + seed.id}"},
+        },
+        "_info": info(
+            anchor - timedelta(days=30 + seed.id % 17),
+            "jdoe",
+            contacts_href=f"company/contacts?conditions=company/id={seed.id}",
+            sites_href=f"company/companies/{seed.id}/sites",
+        ),
     }
     if seed.deleted:
         record["dateDeleted"] = iso(anchor - timedelta(days=60))
@@ -124,16 +139,29 @@ def member_record(seed: MemberSeed, anchor: datetime, boards: dict[int, JsonObje
         "defaultEmail": "Office",
         "defaultPhone": "Office",
         "officePhone": f"813-555-{seed.id:04d}",
-        "securityRole": {"id": 60 + len(seed.security_role), "name": seed.security_role,
-                         "_info": {"securityRole_href": "system/securityroles/63"}},
+        "securityRole": {
+            "id": 60 + len(seed.security_role),
+            "name": seed.security_role,
+            "_info": {"securityRole_href": "system/securityroles/63"},
+        },
         "adminFlag": seed.admin,
         "dailyCapacity": 8.0,
-        "timeZone": {"id": 1, "name": "US Eastern",
-                     "_info": {"timeZoneSetup_href": "system/timeZoneSetups/1"}},
-        "defaultLocation": {"id": 2, "name": "Main",
-                            "_info": {"location_href": "system/locations/2"}},
-        "defaultDepartment": {"id": 10, "identifier": "Services", "name": "Managed Services",
-                              "_info": {"department_href": "system/departments/10"}},
+        "timeZone": {
+            "id": 1,
+            "name": "US Eastern",
+            "_info": {"timeZoneSetup_href": "system/timeZoneSetups/1"},
+        },
+        "defaultLocation": {
+            "id": 2,
+            "name": "Main",
+            "_info": {"location_href": "system/locations/2"},
+        },
+        "defaultDepartment": {
+            "id": 10,
+            "identifier": "Services",
+            "name": "Managed Services",
+            "_info": {"department_href": "system/departments/10"},
+        },
         "serviceDefaultBoard": board_ref(boards[seed.default_board_id]),
         "_info": info(anchor - timedelta(days=20 + seed.id % 9), "jdoe"),
     }
@@ -152,8 +180,12 @@ def board_record(seed: catalog.BoardSeed, anchor: datetime) -> JsonObject:
         "id": seed.id,
         "name": seed.name,
         "location": {"id": 2, "name": "Main", "_info": {"location_href": "system/locations/2"}},
-        "department": {"id": dept_id, "identifier": dept_identifier, "name": dept_name,
-                       "_info": {"department_href": f"system/departments/{dept_id}"}},
+        "department": {
+            "id": dept_id,
+            "identifier": dept_identifier,
+            "name": dept_name,
+            "_info": {"department_href": f"system/departments/{dept_id}"},
+        },
         "inactiveFlag": seed.inactive,
         "sendToContactFlag": False,
         "sendToResourceFlag": True,
@@ -162,10 +194,16 @@ def board_record(seed: catalog.BoardSeed, anchor: datetime) -> JsonObject:
         "billTicketSeparatelyFlag": False,
         "billUnapprovedTimeExpenseFlag": False,
         "overrideBillingSetupFlag": False,
-        "workRole": {"id": 11, "name": "Technician",
-                     "_info": {"workRole_href": "time/workRoles/11"}},
-        "workType": {"id": 4, "name": "Remote Support",
-                     "_info": {"workType_href": "time/workTypes/4"}},
+        "workRole": {
+            "id": 11,
+            "name": "Technician",
+            "_info": {"workRole_href": "time/workRoles/11"},
+        },
+        "workType": {
+            "id": 4,
+            "name": "Remote Support",
+            "_info": {"workType_href": "time/workTypes/4"},
+        },
         "billTime": "Billable",
         "billExpense": "Billable",
         "billProduct": "Billable",
@@ -217,8 +255,11 @@ def contact_fields(company: CompanySeed, contact_index: int) -> JsonObject:
     local = ".".join(part.lower().replace("'", "") for part in name.split())
     contact_id = company.id * 10 + contact_index % len(company.contacts)
     return {
-        "contact": {"id": contact_id, "name": name,
-                    "_info": {"contact_href": f"company/contacts/{contact_id}"}},
+        "contact": {
+            "id": contact_id,
+            "name": name,
+            "_info": {"contact_href": f"company/contacts/{contact_id}"},
+        },
         "contactName": name,
         "contactPhoneNumber": company.phone.replace("-", ""),
         "contactEmailAddress": f"{local}@{company.domain}",

@@ -51,8 +51,10 @@ def not_routed() -> web.Response:
 
 def rate_limited(retry_after: int | str) -> web.Response:
     return json_response(
-        {"error": "ConnectWiseAPI",
-         "message": f"Too many requests. Please try again in {retry_after} seconds."},
+        {
+            "error": "ConnectWiseAPI",
+            "message": f"Too many requests. Please try again in {retry_after} seconds.",
+        },
         status=429,
         headers={"Retry-After": str(retry_after)},
     )

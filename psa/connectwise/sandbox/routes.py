@@ -43,8 +43,9 @@ def _render(request: web.Request, record: JsonObject, fields: str | None) -> Jso
     return project(absolutize(record, api_root(request, context_of(request).codebase)), fields)
 
 
-def _selected(request: web.Request, items: Iterable[JsonObject], resource: Resource) -> list[
-        JsonObject]:
+def _selected(
+    request: web.Request, items: Iterable[JsonObject], resource: Resource
+) -> list[JsonObject]:
     params = _params(request)
     for name in UNSUPPORTED_PARAMS:
         if params.get(name, "").strip():
@@ -63,8 +64,9 @@ def list_response(
     headers: dict[str, str] = {}
     if request.headers.get("pagination-type", "").lower() == "forward-only":
         if params.get("orderby", "").strip():
-            raise ApiError(400, "InvalidObject", "orderBy cannot be used with forward-only "
-                           "pagination.")
+            raise ApiError(
+                400, "InvalidObject", "orderBy cannot be used with forward-only pagination."
+            )
         after = page_id(params)
         remaining = [r for r in order(matched, None, resource) if int(r["id"]) > after]
         chunk = remaining[: paging.page_size]
@@ -105,8 +107,9 @@ async def _json_body(request: web.Request, resource: str) -> object:
     try:
         return await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise invalid_object(resource, [FieldProblem("", "The request body is not valid JSON.")]
-                             ) from None
+        raise invalid_object(
+            resource, [FieldProblem("", "The request body is not valid JSON.")]
+        ) from None
 
 
 def _ticket(request: web.Request) -> JsonObject:
@@ -124,27 +127,33 @@ async def company_info(request: web.Request) -> web.Response:
     ctx = context_of(request)
     if request.match_info["company_id"].casefold() != ctx.auth.company_id.casefold():
         return json_response(None)  # the real endpoint answers 200 with JSON null
-    return json_response({
-        "CompanyName": ctx.company_name,
-        "Codebase": ctx.codebase,
-        "VersionCode": ctx.version_code,
-        "VersionNumber": VERSION_NUMBER,
-        "CompanyID": ctx.auth.company_id,
-        "IsCloud": True,
-    })
+    return json_response(
+        {
+            "CompanyName": ctx.company_name,
+            "Codebase": ctx.codebase,
+            "VersionCode": ctx.version_code,
+            "VersionNumber": VERSION_NUMBER,
+            "CompanyID": ctx.auth.company_id,
+            "IsCloud": True,
+        }
+    )
 
 
 async def system_info(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    return json_response({
-        "version": f"{ctx.version_code}.{VERSION_NUMBER.rsplit('.', 1)[-1]}",
-        "isCloud": True,
-        "serverTimeZone": "Eastern Standard Time",
-        "licenseBits": [{"name": name, "activeFlag": True}
-                        for name in ("Service", "Company", "Time", "Project")],
-        "cloudRegion": "NA",
-        "maxWorkFlowRecordsAllowed": 500,
-    })
+    return json_response(
+        {
+            "version": f"{ctx.version_code}.{VERSION_NUMBER.rsplit('.', 1)[-1]}",
+            "isCloud": True,
+            "serverTimeZone": "Eastern Standard Time",
+            "licenseBits": [
+                {"name": name, "activeFlag": True}
+                for name in ("Service", "Company", "Time", "Project")
+            ],
+            "cloudRegion": "NA",
+            "maxWorkFlowRecordsAllowed": 500,
+        }
+    )
 
 
 async def tickets_list(request: web.Request) -> web.Response:
@@ -174,8 +183,9 @@ async def notes_list(request: web.Request) -> web.Response:
 
 async def notes_count(request: web.Request) -> web.Response:
     ticket = _ticket(request)
-    return count_response(request, context_of(request).state.notes_for(ticket["id"]),
-                          resources.NOTES)
+    return count_response(
+        request, context_of(request).state.notes_for(ticket["id"]), resources.NOTES
+    )
 
 
 async def note_get(request: web.Request) -> web.Response:

@@ -63,10 +63,14 @@ def _drop(request: web.Request) -> web.StreamResponse:
 
 def _route_error(exc: web.HTTPException, request: web.Request) -> ApiError:
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        return ApiError(405, "MethodNotAllowed", "The requested resource does not support http "
-                        f"method '{request.method}'.")
-    return ApiError(404, "NotFound", "No HTTP resource was found that matches the request URI "
-                    f"'{request.url}'.")
+        return ApiError(
+            405,
+            "MethodNotAllowed",
+            f"The requested resource does not support http method '{request.method}'.",
+        )
+    return ApiError(
+        404, "NotFound", f"No HTTP resource was found that matches the request URI '{request.url}'."
+    )
 
 
 async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -100,7 +104,8 @@ async def _serve(
 ) -> web.StreamResponse:
     api = _API_PATH.match(request.path)
     is_companyinfo = request.match_info.http_exception is None and request.path.startswith(
-        _COMPANYINFO_PREFIX)
+        _COMPANYINFO_PREFIX
+    )
     if api is None and not is_companyinfo:
         return _finish(record, not_routed())
     if api is not None and api.group(1) + "/" != ctx.codebase:
@@ -152,17 +157,22 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     ctx = request.app[CONTEXT]
     record = ctx.log.start(
-        request.method, request.path, request.rel_url.raw_query_string,
+        request.method,
+        request.path,
+        request.rel_url.raw_query_string,
         request.headers.get("clientId", ""),
     )
     try:
         return await _serve(request, handler, ctx, record)
     except Exception:
         logger.exception("sandbox handler failed: %s %s", request.method, request.path)
-        return _finish(record, json_response(
-            {"code": "ConnectWiseApi", "message": "An error has occurred in the sandbox."},
-            status=500,
-        ))
+        return _finish(
+            record,
+            json_response(
+                {"code": "ConnectWiseApi", "message": "An error has occurred in the sandbox."},
+                status=500,
+            ),
+        )
 
 
 def build_app(
@@ -187,8 +197,9 @@ def build_app(
     state = SandboxState(seed, anchor=anchor, clock=clock)
     for key in api_keys:
         if state.member(key.member_identifier) is None:
-            raise ValueError(f"API key {key.public_key!r} names an unknown member "
-                             f"{key.member_identifier!r}")
+            raise ValueError(
+                f"API key {key.public_key!r} names an unknown member {key.member_identifier!r}"
+            )
     options = FaultOptions(latency_ms=latency_ms, **fault_options)
     context = SandboxContext(
         state=state,
@@ -231,9 +242,16 @@ class SandboxServer:
         **fault_options: Any,
     ) -> None:
         self.app = build_app(
-            seed=seed, latency_ms=latency_ms, company_id=company_id, company_name=company_name,
-            api_keys=api_keys, client_ids=client_ids, codebase=codebase, anchor=anchor,
-            clock=clock, **fault_options,
+            seed=seed,
+            latency_ms=latency_ms,
+            company_id=company_id,
+            company_name=company_name,
+            api_keys=api_keys,
+            client_ids=client_ids,
+            codebase=codebase,
+            anchor=anchor,
+            clock=clock,
+            **fault_options,
         )
         self.context = self.app[CONTEXT]
         self._runner: web.AppRunner | None = None

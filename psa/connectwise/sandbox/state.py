@@ -144,8 +144,14 @@ class SandboxState:
         if ticket is None:
             raise not_found("Ticket", ticket_id)
         if not isinstance(operations, list) or not operations:
-            raise invalid_object("ticket", [FieldProblem(
-                "", "The body must be a non-empty JSON Patch array of {op, path, value}.")])
+            raise invalid_object(
+                "ticket",
+                [
+                    FieldProblem(
+                        "", "The body must be a non-empty JSON Patch array of {op, path, value}."
+                    )
+                ],
+            )
         problems: list[FieldProblem] = []
         changes: list[tuple[str, Any]] = []
         for operation in operations:
@@ -155,9 +161,13 @@ class SandboxState:
             path = str(operation.get("path", "")).strip("/")
             verb = str(operation.get("op", "")).lower()
             if path not in PATCHABLE:
-                problems.append(FieldProblem(
-                    path, f"The sandbox does not support patching '{path}' "
-                    f"(supported: {', '.join(PATCHABLE)})."))
+                problems.append(
+                    FieldProblem(
+                        path,
+                        f"The sandbox does not support patching '{path}' "
+                        f"(supported: {', '.join(PATCHABLE)}).",
+                    )
+                )
             elif verb not in ("replace", "add"):
                 problems.append(FieldProblem(path, f"Operation '{verb}' is not valid for {path}."))
             elif "value" not in operation:
@@ -188,9 +198,13 @@ class SandboxState:
                 problems.append(FieldProblem("summary", "The summary field is required."))
                 return None
             if len(value) > SUMMARY_MAX:
-                problems.append(FieldProblem(
-                    "summary", f"The field summary must be a string with a maximum length of "
-                    f"{SUMMARY_MAX}."))
+                problems.append(
+                    FieldProblem(
+                        "summary",
+                        f"The field summary must be a string with a maximum length of "
+                        f"{SUMMARY_MAX}.",
+                    )
+                )
                 return None
             return value
         if path == "priority":
@@ -215,16 +229,23 @@ class SandboxState:
         elif isinstance(value, dict) and isinstance(value.get("name"), str):
             status = self.status_named(board["id"], value["name"])
             if status is None:
-                problems.append(FieldProblem(
-                    "status", f"Status '{value['name']}' not found on board '{board['name']}'."))
+                problems.append(
+                    FieldProblem(
+                        "status", f"Status '{value['name']}' not found on board '{board['name']}'."
+                    )
+                )
                 return None
         else:
             problems.append(FieldProblem("status", "Status must be an object with an id."))
             return None
         if status["board"]["id"] != board["id"]:
-            problems.append(FieldProblem(
-                "status", f"Status '{status['name']}' (id {status['id']}) belongs to board "
-                f"'{status['board']['name']}', not to the ticket's board '{board['name']}'."))
+            problems.append(
+                FieldProblem(
+                    "status",
+                    f"Status '{status['name']}' (id {status['id']}) belongs to board "
+                    f"'{status['board']['name']}', not to the ticket's board '{board['name']}'.",
+                )
+            )
             return None
         if status["inactive"]:
             problems.append(FieldProblem("status", f"Status '{status['name']}' is inactive."))
@@ -252,8 +273,9 @@ class SandboxState:
         if ticket is None:
             raise not_found("Ticket", ticket_id)
         if not isinstance(body, dict):
-            raise invalid_object("serviceNote", [FieldProblem(
-                "", "The body must be a JSON object (ServiceNote).")])
+            raise invalid_object(
+                "serviceNote", [FieldProblem("", "The body must be a JSON object (ServiceNote).")]
+            )
         problems: list[FieldProblem] = []
         text = body.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -266,9 +288,13 @@ class SandboxState:
             else:
                 problems.append(FieldProblem(name, f"{name} must be true or false."))
         if not any(flags.values()) and len(flags) == len(NOTE_FLAGS):
-            problems.append(FieldProblem(
-                "detailDescriptionFlag", "At least one of detailDescriptionFlag, "
-                "internalAnalysisFlag or resolutionFlag must be true."))
+            problems.append(
+                FieldProblem(
+                    "detailDescriptionFlag",
+                    "At least one of detailDescriptionFlag, "
+                    "internalAnalysisFlag or resolutionFlag must be true.",
+                )
+            )
         member = self._note_member(body.get("member"), problems)
         if problems:
             raise invalid_object("serviceNote", problems)
@@ -279,7 +305,11 @@ class SandboxState:
         now = self.clock()
         note_id = max(self.notes, default=0) + 1
         note = note_record(
-            note_id, ticket_id, text, author, now,
+            note_id,
+            ticket_id,
+            text,
+            author,
+            now,
             author["identifier"] if member is not None else actor,
             description=flags["detailDescriptionFlag"],
             internal=flags["internalAnalysisFlag"],
@@ -307,7 +337,6 @@ class SandboxState:
             problems.append(FieldProblem("member", f"Member {key} was not found."))
             return None
         if member["inactiveFlag"]:
-            problems.append(FieldProblem(
-                "member", f"Member {member['identifier']} is inactive."))
+            problems.append(FieldProblem("member", f"Member {member['identifier']} is inactive."))
             return None
         return member
