@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
+from bot.core.connections import Connections
 from bot.core.context import Request
-from bot.core.errors import NotOwner, message_for
+from bot.core.errors import NotOwner, field_errors_for, message_for
 from bot.core.invocation import FormSubmission
 from bot.core.reply import (
     Button,
@@ -19,20 +18,10 @@ from bot.core.reply import (
 )
 from bot.core.router import Router
 from handlers.common import when
-from psa.errors import (
-    AuthError,
-    ConnectionFailed,
-    PermissionDenied,
-    PSAError,
-    PSATimeout,
-    SiteNotAllowed,
-    UnknownCompany,
-)
+from psa.errors import PSAError
 from psa.types import ConnectionCheck, ConnectionSettings
-from storage.base import utcnow
 from storage.models import PsaConnection
 
-log = logging.getLogger(__name__)
 router = Router("connect")
 
 FORM_ID = "connect"
@@ -93,9 +82,12 @@ async def _may_connect(request: Request) -> bool:
     return await request.is_owner() or await request.may_bootstrap()
 
 
+def _connections(request: Request) -> Connections:
+    return Connections(request.services)
+
+
 async def _existing(request: Request) -> PsaConnection | None:
-    async with request.services.store.unit() as uow:
-        return await uow.connections.get(request.account.id)
+    return await _connections(request).get(request.account.id)
 
 
 @router.command("connect", usage="connect")
@@ -104,25 +96,6 @@ async def connect(request: Request) -> Reply:
     if not await _may_connect(request):
         raise NotOwner("connect ConnectWise")
     return Reply.show_form(connect_form(request, await _existing(request)))
-
-
-def _field_errors(exc: PSAError) -> dict[str, str]:
-    text = message_for(exc)
-    if isinstance(exc, SiteNotAllowed):
-        return {"site": exc.message}
-    if isinstance(exc, UnknownCompany):
-        return {"company_id": f"{exc.message}. Check the company id."}
-    if isinstance(exc, AuthError):
-        msg = "ConnectWise rejected these keys (401). Check the public/private key pair."
-        return {"public_key": msg, "private_key": msg}
-    if isinstance(exc, ConnectionFailed | PSATimeout) and exc.operation == "company lookup":
-        return {"site": f"Could not reach this site: {exc.message}"}
-    if isinstance(exc, PermissionDenied):
-        return {
-            "": "The keys work, but the API member's security role may not read service "
-            "tickets (403). Grant it the rights listed in docs/connectwise.md."
-        }
-    return {"": text}
 
 
 @router.form(FORM_ID)
@@ -149,9 +122,9 @@ async def submit_connect(request: Request) -> Reply:
         again = "Enter the keys again: the site or company changed."
         errors = {name: again for name in ("public_key", "private_key") if not values.get(name)}
         return Reply.show_form(form.with_errors(errors, **values))
+    connections = _connections(request)
     if existing is not None and (not public_key or not private_key):
-        async with request.services.store.unit() as uow:
-            current = uow.connections.settings_of(existing)
+        current = await connections.stored_settings(existing)
         public_key = public_key or current.public_key
         private_key = private_key or current.private_key
     settings = ConnectionSettings(
@@ -163,29 +136,11 @@ async def submit_connect(request: Request) -> Reply:
         client_id=values["client_id"],
     )
     try:
-        request.services.hosts.check_site(settings.site)
-    except SiteNotAllowed as exc:
-        return Reply.show_form(form.with_errors({"site": exc.message}, **values))
-    await request.progress("Testing the connection to ConnectWise…")
-    provider = request.services.registry.build(settings)
-    try:
-        check = await provider.test_connection()
+        check = await connections.test(request.account.id, settings, request.progress)
     except PSAError as exc:
-        log.info(
-            "connection test failed account=%s error=%s", request.account.id, type(exc).__name__
-        )
-        return Reply.show_form(form.with_errors(_field_errors(exc), **values))
-    finally:
-        await provider.aclose()
-    async with request.services.store.unit() as uow:
-        await uow.connections.save(
-            request.account.id, settings, saved_by=request.user.id, validated_at=utcnow()
-        )
-        await uow.owners.add(request.account.id, request.user.id, request.user.display, "connect")
-        row = await uow.connections.get(request.account.id)
-    assert row is not None
+        return Reply.show_form(form.with_errors(field_errors_for(exc), **values))
+    row = await connections.save(request.account.id, settings, request.user)
     request.refresh()
-    await request.services.registry.forget(str(request.account.id))
     verb = "Connected" if existing is None else "Updated the connection"
     return Reply.success(
         f"{verb}: ConnectWise company {check.company_name} is reachable and the keys work.",
@@ -234,24 +189,16 @@ async def test_connection(request: Request) -> Reply:
     row = await _existing(request)
     if row is None:
         return Reply.warning("Not connected any more. Connect with `{cmd} connect`.")
-    await request.progress("Testing the connection to ConnectWise…")
-    try:
-        check = await (await request.provider()).test_connection()
-    except PSAError as exc:
-        async with request.services.store.unit() as uow:
-            await uow.connections.record_validation(request.account.id, message_for(exc))
-            row = await uow.connections.get(request.account.id)
-        assert row is not None
+    tested = await _connections(request).retest(row, request.progress)
+    if tested.error is not None:
         return Reply.error(
-            f"The test failed: {message_for(exc)}", settings_card(row, None, owner=True)
+            f"The test failed: {message_for(tested.error)}",
+            settings_card(tested.row, None, owner=True),
         )
-    async with request.services.store.unit() as uow:
-        await uow.connections.record_validation(request.account.id, None)
-        row = await uow.connections.get(request.account.id)
-    assert row is not None
+    assert tested.check is not None
     return Reply.success(
-        f"The connection works (ConnectWise company {check.company_name}).",
-        settings_card(row, check, owner=True),
+        f"The connection works (ConnectWise company {tested.check.company_name}).",
+        settings_card(tested.row, tested.check, owner=True),
     )
 
 
@@ -300,10 +247,8 @@ async def _confirm_disconnect(request: Request) -> Reply:
 async def disconnect_confirmed(request: Request) -> Reply:
     """Delete the stored connection."""
     await request.require_owner("disconnect ConnectWise")
-    async with request.services.store.unit() as uow:
-        deleted = await uow.connections.delete(request.account.id)
+    deleted = await _connections(request).disconnect(request.account.id)
     request.refresh()
-    await request.services.registry.forget(str(request.account.id))
     if not deleted:
         return Reply.info("Already disconnected.")
     return Reply.success("Disconnected from ConnectWise; the keys were deleted.")

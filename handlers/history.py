@@ -6,6 +6,7 @@ from bot.core.context import Request
 from bot.core.reply import Card, Fact, Reply
 from bot.core.router import Router
 from bot.outbox import preview
+from bot.outbox.records import stored_error
 from handlers.common import parse_ticket_id, when
 from psa.types import NoteType
 from storage.models import LedgerKind, LedgerState, PostLedger
@@ -34,8 +35,9 @@ def describe(row: PostLedger) -> tuple[str, str]:
     else:
         what = f"note ({_type_label(row.note_type)}): “{preview(row.body)}”"
     outcome = OUTCOME.get(row.state, row.state)
-    if row.state == LedgerState.FAILED.value and row.last_error:
-        outcome += f": {row.last_error}"
+    error = stored_error(row) if row.state == LedgerState.FAILED.value else None
+    if error:
+        outcome += f": {error}"
     label = f"{when(row.created_at)} · {row.chat_user_name or row.chat_user_id} · #{row.ticket_id}"
     return label, f"{what} · {outcome}"
 

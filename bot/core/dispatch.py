@@ -1,15 +1,17 @@
-"""Dispatch: Invocation → the right handler → Reply, with the account resolved and errors mapped."""
+"""Dispatch: Invocation → the right handler → Reply, through one middleware chain.
+
+The chain, composed once: errors mapped to replies (bot/core/middleware.py), then timing,
+metrics and logging, then this module's step that resolves the account and picks the handler,
+then the owner check, then the handler.
+"""
 
 from __future__ import annotations
 
 import difflib
-import logging
-import time
 
 from cachetools import LRUCache
 
 from bot.core.context import Progress, Request, Services
-from bot.core.errors import NotOwner, reply_for
 from bot.core.invocation import (
     Action,
     ButtonAction,
@@ -18,12 +20,19 @@ from bot.core.invocation import (
     Invocation,
     OptionsQuery,
 )
+from bot.core.middleware import (
+    Call,
+    Next,
+    compose,
+    map_errors,
+    measure,
+    require_owner,
+    run_handler,
+)
 from bot.core.reply import Reply
 from bot.core.router import Handler, Router
-from storage.errors import is_unavailable
 from storage.models import Account
 
-log = logging.getLogger(__name__)
 MAX_ACCOUNTS = 10_000  # account rows kept in memory (workspaces seen by this process)
 
 
@@ -36,6 +45,9 @@ class Dispatcher:
         self.router = router
         self.services = services
         self._accounts: LRUCache[tuple[str, str], Account] = LRUCache(MAX_ACCOUNTS)
+        self._chain = compose(
+            [map_errors, measure(services.metrics), self._resolve, require_owner], run_handler
+        )
 
     def is_write(self, action: Action) -> bool:
         """Whether this action sends something to the PSA, so it must be stored before the
@@ -54,38 +66,14 @@ class Dispatcher:
     ) -> Reply:
         """The reply to one invocation; every failure becomes a reply, except, with
         `durable=True`, a database outage, which is raised so stored work is tried again."""
-        started = time.perf_counter()
-        outcome = "ok"
-        name = "unknown"
-        try:
-            account = await self._account(invocation)
-            request = Request(invocation, self.services, account, progress=progress or _nothing)
-            handler, name = await self._route(request)
-            reply = await handler(request)
-            outcome = reply.tone.value
-            return reply
-        except Exception as exc:
-            outcome = "error"
-            if durable and is_unavailable(exc):
-                outcome = "deferred"
-                raise
-            return reply_for(exc)
-        finally:
-            self.services.metrics.inc(
-                "psabot_commands_total",
-                platform=invocation.platform.value,
-                command=name,
-                outcome=outcome,
-            )
-            log.info(
-                "handled platform=%s account=%s user=%s command=%s outcome=%s ms=%.1f",
-                invocation.platform.value,
-                invocation.account_external_id,
-                invocation.user.id,
-                name,
-                outcome,
-                (time.perf_counter() - started) * 1000,
-            )
+        return await self._chain(Call(invocation, progress or _nothing, durable=durable))
+
+    async def _resolve(self, rest: Next, call: Call) -> Reply:
+        """Find the account and the handler (and whether it is for owners only)."""
+        account = await self._account(call.invocation)
+        call.request = Request(call.invocation, self.services, account, progress=call.progress)
+        call.handler, call.name = self._route(call)
+        return await rest(call)
 
     async def _account(self, invocation: Invocation) -> Account:
         """The workspace's account row, created on first contact and kept in memory after."""
@@ -97,8 +85,8 @@ class Dispatcher:
             self._accounts[key] = account
         return account
 
-    async def _route(self, request: Request) -> tuple[Handler, str]:
-        action = request.invocation.action
+    def _route(self, call: Call) -> tuple[Handler, str]:
+        action = call.invocation.action
         if isinstance(action, Command):
             found = self.router.match(action.text)
             if found is None:
@@ -108,9 +96,10 @@ class Dispatcher:
                     word = action.text.split()[0] if action.text.split() else ""
                     return _unknown(word, self.router), "unknown"
             spec, rest = found
-            request.args = rest
-            if spec.owner_only and not await request.is_owner():
-                raise NotOwner(spec.summary[:1].lower() + spec.summary[1:].rstrip("."))
+            assert call.request is not None
+            call.request.args = rest
+            if spec.owner_only:
+                call.owner_only = spec.summary[:1].lower() + spec.summary[1:].rstrip(".")
             return spec.handler, " ".join(spec.words)
         if isinstance(action, FormSubmission):
             handler = self.router.forms.get(action.form_id)

@@ -8,7 +8,7 @@ from cachetools import LRUCache
 
 from bot.core.events import AccountRef, EventBus, PostTransition
 from bot.metrics import Metrics
-from bot.outbox.records import preview
+from bot.outbox.records import preview, stored_error
 from psa.provider import PSAProvider
 from storage.models import LedgerState, PostLedger
 from storage.store import Store
@@ -52,7 +52,7 @@ class Announcer:
                 note_type=row.note_type,
                 preview=preview(row.body),
                 status_name=row.status_name,
-                error=row.last_error if row.state == LedgerState.FAILED.value else None,
+                error=stored_error(row) if row.state == LedgerState.FAILED.value else None,
                 psa_object_id=row.psa_object_id,
                 ticket_url=url,
                 at=row.finished_at or row.updated_at,

@@ -38,12 +38,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.core.errors import UserError, message_for
+from bot.core.errors import Described, Unconfirmed, UserError, describe
 from bot.core.events import EventBus
 from bot.core.pacing import idle
 from bot.metrics import Metrics
 from bot.outbox.announce import Announcer, ProviderLookup
-from bot.outbox.records import UNCONFIRMED, Outcome, compose_note, marker
+from bot.outbox.records import Outcome, compose_note, marker
 from psa.errors import (
     Conflict,
     ConnectionFailed,
@@ -245,11 +245,17 @@ class Outbox:
             except PSAError as exc:
                 return await self._after_failure(row, provider, exc, checked)
             except _PastWindow:
+                # the last attempt's failure stands as the outcome
                 return await self._settle_failed(
-                    row, row.error_kind or "Failed", row.last_error or "it could not be posted"
+                    row,
+                    Described(
+                        row.error_kind or "Failed",
+                        row.error_context,
+                        row.last_error or "it could not be posted",
+                    ),
                 )
             except (UserError, CredentialDecryptError) as exc:
-                return await self._settle_failed(row, type(exc).__name__, message_for(exc))
+                return await self._settle_failed(row, describe(exc))
             except Exception as exc:  # a bug or an unexpected library error: retry, then report
                 if is_unavailable(exc):
                     raise  # the caller waits the outage out; nothing was decided
@@ -297,12 +303,6 @@ class Outbox:
         )
         return str(note.id)
 
-    def _unconfirmed(self, row: PostLedger, message: str) -> tuple[str, str]:
-        return UNCONFIRMED, (
-            f"{message} ConnectWise could not confirm whether the note arrived; check "
-            f"the ticket for “{marker(row.ref)}” before posting it again."
-        )
-
     def _delay(self, row: PostLedger, exc: Exception) -> float:
         delay = self._backoff(row.attempts)
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
@@ -319,8 +319,8 @@ class Outbox:
         now = self._clock()
         retryable = not isinstance(exc, PSAError) or exc.retryable
         next_at = now + timedelta(seconds=self._delay(row, exc))
-        message = message_for(exc)
-        kind = type(exc).__name__
+        failure = describe(exc)
+        kind = failure.kind
         note = row.kind == LedgerKind.NOTE.value
         # The POST went out and we don't know what became of it: ConnectWise may still apply
         # it. The next look (and any new POST) waits until it certainly would have.
@@ -339,12 +339,12 @@ class Outbox:
             next_at = max(next_at, now + self.settle_window)
         if note and row.attempts > 1 and not checked.nothing_earlier and next_at >= row.give_up_at:
             # The look for an earlier attempt's note itself failed, and time is up: we cannot know.
-            return await self._settle_failed(row, *self._unconfirmed(row, message))
+            return await self._settle_failed(row, describe(Unconfirmed(failure, row.ref)))
         if (retryable and next_at < row.give_up_at) or unsure:
             assert row.lease_owner is not None
             async with self.store.unit() as uow:
                 kept = await uow.ledger.reschedule(
-                    row.id, row.lease_owner, next_at, kind, message, now
+                    row.id, row.lease_owner, next_at, kind, failure.message, now, failure.context
                 )
             if not kept:  # someone took the row over meanwhile: their outcome is ours
                 return await self._wait_for_other(row.id)
@@ -363,19 +363,24 @@ class Outbox:
                     "checking the ticket before trying again",
                 )
             return _Retry(next_at, RETRY_REASONS.get(kind, "ConnectWise did not answer"))
-        return await self._settle_failed(row, kind, message)
+        return await self._settle_failed(row, failure)
 
     # -- settling -----------------------------------------------------------------------------
 
     async def _settle(
-        self, row: PostLedger, provider: PSAProvider | None, **change: str
+        self,
+        row: PostLedger,
+        provider: PSAProvider | None,
+        *,
+        object_id: str | None = None,
+        failure: Described | None = None,
     ) -> Outcome:
         """Record the outcome; a database outage is waited out (up to `settle_retry_for`)."""
         deadline = self._clock() + self.settle_retry_for
         wait = 0.2
         while True:
             try:
-                return await self._settle_once(row, provider, **change)
+                return await self._settle_once(row, provider, object_id, failure)
             except Exception as exc:
                 if not is_unavailable(exc) or self._clock() >= deadline:
                     raise
@@ -388,16 +393,22 @@ class Outbox:
             wait = min(5.0, wait * 2)
 
     async def _settle_once(
-        self, row: PostLedger, provider: PSAProvider | None, **change: str
+        self,
+        row: PostLedger,
+        provider: PSAProvider | None,
+        object_id: str | None,
+        failure: Described | None,
     ) -> Outcome:
         now = self._clock()
         owner = row.lease_owner or ""
         async with self.store.unit() as uow:
-            if "object_id" in change:
-                done = await uow.ledger.mark_posted(row.id, owner, change["object_id"], now)
+            if failure is None:
+                assert object_id is not None
+                done = await uow.ledger.mark_posted(row.id, owner, object_id, now)
             else:
+                # the kind and context word the failure when shown; the message is the fallback
                 done = await uow.ledger.mark_failed(
-                    row.id, owner, change["kind"], change["message"], now
+                    row.id, owner, failure.kind, failure.message, now, failure.context
                 )
             fresh = await uow.ledger.get(row.id)
         assert fresh is not None
@@ -415,8 +426,8 @@ class Outbox:
     ) -> Outcome:
         return await self._settle(row, provider, object_id=object_id)
 
-    async def _settle_failed(self, row: PostLedger, kind: str, message: str) -> Outcome:
-        return await self._settle(row, None, kind=kind, message=message)
+    async def _settle_failed(self, row: PostLedger, failure: Described) -> Outcome:
+        return await self._settle(row, None, failure=failure)
 
     async def _announce(self, row: PostLedger, provider: PSAProvider | None) -> None:
         event = self._settled.pop(row.id, None)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.errors import Unconfirmed, render_stored
 from bot.core.invocation import Platform
 from storage.models import LedgerState, PostLedger
 
 PREVIEW_LENGTH = 80
-UNCONFIRMED = "Unconfirmed"  # error kind: gave up without knowing whether the note arrived
+UNCONFIRMED = Unconfirmed.__name__  # error kind: gave up without knowing whether it arrived
 
 
 def marker(ref: str) -> str:
@@ -23,6 +24,11 @@ def compose_note(row: PostLedger) -> str:
         origin = row.platform
     who = row.chat_user_name or row.chat_user_id
     return f"{row.body}\n\n— posted from {origin} by {who} · {marker(row.ref)}"
+
+
+def stored_error(row: PostLedger) -> str | None:
+    """The row's failure as the user reads it, worded now from its kind and context."""
+    return render_stored(row.error_kind, row.error_context, row.last_error)
 
 
 def preview(text: str) -> str:
@@ -59,7 +65,7 @@ class Outcome:
             kind=row.kind,
             ref=row.ref,
             psa_object_id=row.psa_object_id,
-            error=row.last_error,
+            error=stored_error(row),
             error_kind=row.error_kind,
             attempts=row.attempts,
         )

@@ -279,18 +279,28 @@ class LedgerRepository:
             psa_object_id=psa_object_id,
             last_error=None,
             error_kind=None,
+            error_context=None,
             finished_at=now,
         )
 
     async def mark_failed(
-        self, ledger_id: int, owner: str, error_kind: str, message: str, now: datetime
+        self,
+        ledger_id: int,
+        owner: str,
+        error_kind: str,
+        message: str,
+        now: datetime,
+        context: dict[str, Any] | None = None,
     ) -> bool:
+        """Settle as failed: the error's kind and context (worded when shown) and its message
+        as worded now (the fallback)."""
         return await self._release(
             ledger_id,
             owner,
             now,
             state=LedgerState.FAILED.value,
             error_kind=error_kind[:64],
+            error_context=context,
             last_error=message[:500],
             finished_at=now,
         )
@@ -303,6 +313,7 @@ class LedgerRepository:
         error_kind: str,
         message: str,
         now: datetime,
+        context: dict[str, Any] | None = None,
     ) -> bool:
         """Give the lease back and try again at `next_attempt_at`."""
         return await self._release(
@@ -311,6 +322,7 @@ class LedgerRepository:
             now,
             next_attempt_at=next_attempt_at,
             error_kind=error_kind[:64],
+            error_context=context,
             last_error=message[:500],
         )
 
