@@ -45,6 +45,7 @@ from bot.core.invocation import (
     Platform,
 )
 from bot.core.reply import Reply, Tone
+from bot.core.transport import Responder as ChatResponder
 from bot.core.transport import Worker, guarded, working_text
 from bot.slack import blocks
 from bot.slack.metadata import MetadataCodec
@@ -65,6 +66,7 @@ OptionsKey = tuple[str, str, str, str, str]
 RESPONSE_URL_LIFETIME = 25 * 60.0  # seconds; Slack honours a response_url for 30 minutes
 ALREADY_HANDLED = "This request was already handled; nothing was posted twice."
 ALREADY_SUBMITTED = "This was already submitted and is on its way; nothing is posted twice."
+CONTRACT: type[ChatResponder[ReplyTarget]] = Responder  # checked by mypy: Slack answers so
 
 
 def _dict(value: object) -> dict[str, Any]:

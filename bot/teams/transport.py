@@ -42,6 +42,7 @@ from bot.core.invocation import (
 )
 from bot.core.reply import Form, Option, Reply, Tone
 from bot.core.transport import DelayedProgress, Worker, guarded, working_text
+from bot.core.transport import Responder as ChatResponder
 from bot.runtime import Runtime
 from bot.teams import cards
 from bot.teams.connector import Connector
@@ -153,6 +154,9 @@ class TeamsResponder:
             elif isinstance(origin, ButtonAction):
                 opener["origin"] = {"kind": "button", "id": origin.action_id, "value": origin.value}
         return body
+
+
+CONTRACT: type[ChatResponder[Thread]] = TeamsResponder  # checked by mypy: Teams answers so
 
 
 class TeamsTransport:
