@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -17,6 +17,14 @@ from bot.startup import index
 log = logging.getLogger(__name__)
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+
+Mount = Callable[[web.Application, web.AppKey[Runtime], Settings], None]
+# Every chat transport: one folder with a `mount` that adds its routes and starts its service
+# with the app (after the runtime). Adding a transport is one line here.
+TRANSPORTS: tuple[Mount, ...] = (
+    slack.mount,
+    teams.mount,
+)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -59,6 +67,6 @@ def create_app(
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    slack.mount(app, RUNTIME, settings)
-    teams.mount(app, RUNTIME, settings)
+    for mount in TRANSPORTS:
+        mount(app, RUNTIME, settings)
     return app

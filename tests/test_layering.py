@@ -153,3 +153,20 @@ def test_the_markup_check_catches_slack_markup(tmp_path: Path) -> None:
     assert len(found) == len(SLACK_MARKUP)
     fine = [t for _, t in string_literals(sample) if t.startswith("**")]
     assert fine and not any(p.search(fine[0]) for _, p in SLACK_MARKUP)
+
+
+TRANSPORTS = ("bot/slack", "bot/teams", "bot/shell")
+
+
+def test_transports_share_the_core_worker_and_history_instead_of_their_own() -> None:
+    """Bounded background work, the slot limiter and post-history wording live in bot/core
+    (transport.py, history.py); a transport folder only uses them."""
+    own = ("asyncio.Semaphore", "import working", "ticket linked by", "wanted to add", "NOTE_LABEL")
+    bad = [
+        f"{path.relative_to(ROOT)} has {needle!r}"
+        for folder in TRANSPORTS
+        for path in modules(folder)
+        for needle in own
+        if needle in path.read_text(encoding="utf-8")
+    ]
+    assert bad == []

@@ -19,6 +19,8 @@ from fake_slack import Call, FakeSlack, SlackSender, hook_text
 from bot.app import RUNTIME, create_app
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.slack.app import SLACK
+from bot.slack.transport import SlackTransport
 from psa.connectwise.sandbox import OPEN_TICKET_ID, SandboxServer
 
 SECRET = "slack-signing-secret"
@@ -32,6 +34,7 @@ class Bot:
     slack: SlackSender
     fake: FakeSlack
     sandbox: SandboxServer
+    transport: SlackTransport
 
 
 @pytest.fixture
@@ -75,7 +78,9 @@ async def running_bot(
         "SLACK_BOT_TOKEN": "xoxb-single-token",
     }
     async with serving(Settings(**(values | env))) as (url, app):
-        yield Bot(url, app[RUNTIME], SlackSender(url, SECRET, fake), fake, sandbox)
+        yield Bot(
+            url, app[RUNTIME], SlackSender(url, SECRET, fake), fake, sandbox, app[SLACK].transport
+        )
 
 
 @pytest.fixture
@@ -416,6 +421,7 @@ async def test_retried_command_and_double_submitted_modal_post_once(bot: Bot) ->
     await bot.slack.command("", body=body)
     await bot.slack.command("", body=body, retry=1)  # while the first is at work: silent
     await bot.fake.wait_hook(lambda h: "Note added" in hook_text(h))
+    await bot.transport.drain()  # the outcome is told just before the row is marked done
     status, answer, _ = await bot.slack.command("", body=body, retry=2)
     assert status == 200 and "already handled" in answer
     await bot.slack.command("note", user=TECH)

@@ -254,6 +254,46 @@ async def test_link_map_me_by_upn_note_exactly_once_including_a_redelivery(bot: 
     assert sum("Note added" in c.text for c in bot.fake.posts()) == 1
 
 
+async def test_a_note_from_a_linked_thread_appears_in_its_post_history(bot: Bot) -> None:
+    await connect(bot)
+    await link_and_map(bot)
+    # the link's root entry, posted into the linked thread (proactively, not as a reply)
+    root = await bot.fake.wait_text("ticket linked by Jane Doe")
+    assert root.conversation_id == THREAD and root.activity_id is None
+    assert "🔗" in root.text and "service_recid=" in root.text
+    activity = bot.teams.message(TECH, THREAD, "note Toner & drum replaced <ok>")
+    status, _ = await bot.teams.send(activity)
+    assert status == 202
+    await bot.fake.wait_text("Note added")
+    entry = await bot.fake.wait_text("added an internal note")
+    assert entry.conversation_id == THREAD and entry.activity_id is None
+    assert "✅" in entry.text and "Jane Doe" in entry.text
+    # the user's words as typed, not escaped for another platform's markup
+    assert "Toner & drum replaced <ok>" in entry.text and "&amp;" not in entry.text
+    assert f"#{OPEN_TICKET_ID}" in entry.text
+    await bot.runtime.intake.drain()
+    await bot.runtime.services.events.drain()
+    entries = [c for c in bot.fake.posts() if "added an internal note" in c.text]
+    assert len(entries) == 1
+
+
+async def test_post_history_in_a_group_chat_and_its_unlink(bot: Bot) -> None:
+    chat = "19:b3c5a6e2d21f4f7e9a1c0d2e3f4a5b6c@thread.v2"
+    await connect(bot)
+    linked = await command(bot, TECH, f"link {OPEN_TICKET_ID}", chat, conversation_type="groupChat")
+    assert "Linked" in linked.text, linked.text
+    root = await bot.fake.wait_text("ticket linked by Jane Doe")
+    assert root.conversation_id == chat
+    await command(bot, TECH, "map me", chat, conversation_type="groupChat")
+    await command(bot, TECH, "status waiting", chat, conversation_type="groupChat")
+    entry = await bot.fake.wait_text("changed the status to")
+    assert entry.conversation_id == chat and "Waiting on Customer" in entry.text
+    await command(bot, TECH, "unlink", chat, conversation_type="groupChat")
+    # besides the command's own answer, the history entry (posted, not a reply)
+    gone = await bot.fake.wait_post(lambda c: "Unlinked from" in c.text and c.activity_id is None)
+    assert gone.conversation_id == chat and "✖️" in gone.text and "Jane Doe" in gone.text
+
+
 async def test_ticket_prefix_in_a_personal_chat_without_mention(bot: Bot) -> None:
     personal = "a:1XJKJMvc5GBtc2JwZq0oj8tHZmzrQgFmB39ATiQWA85gQtHieVkKilBZ9XHo"
     call = await command(

@@ -31,6 +31,7 @@ from bot.core.invocation import (
     Platform,
 )
 from bot.core.reply import Button, FieldKind, Form, FormField, Option, Reply
+from bot.core.transport import guarded
 from bot.shell.render import plain, render, terminal_width, wrap
 
 Output = Callable[[str], Awaitable[None]]
@@ -166,9 +167,12 @@ class ShellSession:
                 await self._say(line)
         return True
 
+    async def _handle(self, invocation: Invocation) -> Reply:
+        """The shared guarded run (bot/core/transport.py): any failure becomes a reply."""
+        return await guarded(lambda: self.dispatcher.handle(invocation, self._progress))
+
     async def dispatch(self, action: Action) -> None:
-        reply = await self.dispatcher.handle(self._invocation(action), self._progress)
-        await self._show(reply)
+        await self._show(await self._handle(self._invocation(action)))
 
     async def _show(self, reply: Reply) -> None:
         self.state.buttons = []
@@ -201,7 +205,7 @@ class ShellSession:
             invocation = self._invocation(
                 FormSubmission(form.form_id, values=values, metadata=dict(form.metadata))
             )
-            reply = await self.dispatcher.handle(invocation, self._progress)
+            reply = await self._handle(invocation)
             if reply.form is None or reply.form.form_id != form.form_id or not reply.form.errors:
                 await self._show(reply)
                 return
@@ -254,9 +258,8 @@ class ShellSession:
         return answer if answer else f.initial if f.kind is not FieldKind.SECRET else ""
 
     async def _options(self, form: Form, f: FormField, query: str) -> tuple[Option, ...]:
-        reply = await self.dispatcher.handle(
-            self._invocation(OptionsQuery(f.source, query, dict(form.metadata))),
-            self._progress,
+        reply = await self._handle(
+            self._invocation(OptionsQuery(f.source, query, dict(form.metadata)))
         )
         return reply.options
 

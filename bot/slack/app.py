@@ -31,11 +31,12 @@ from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStor
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs
+from bot.core.history import HistoryThreads
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack import inbound
 from bot.slack.gate import Admitted, Rejected, SlackGate
-from bot.slack.history import HistoryThreads
+from bot.slack.history import SlackHistory
 from bot.slack.oauth import CachedBotAuthorize, EncryptedInstallationStore, installation_store
 from bot.slack.transport import SlackTransport
 
@@ -119,7 +120,9 @@ class SlackService:
         self.transport = SlackTransport(
             self.app, runtime.dispatcher, self.client_for, runtime.intake
         )
-        runtime.services.events.subscribe(HistoryThreads(runtime.store, self.client_for))
+        runtime.services.events.subscribe(
+            HistoryThreads(runtime.store, SlackHistory(self.client_for))
+        )
         self.socket: AsyncSocketModeHandler | None = None
 
     async def client_for(self, team_id: str) -> AsyncWebClient:

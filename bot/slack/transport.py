@@ -44,8 +44,9 @@ from bot.core.invocation import (
     OptionsQuery,
     Platform,
 )
-from bot.core.pacing import working
 from bot.core.reply import Reply, Tone
+from bot.core.transport import Responder as ChatResponder
+from bot.core.transport import Worker, guarded, working_text
 from bot.slack import blocks
 from bot.slack.metadata import MetadataCodec
 from bot.slack.replies import ReplyTarget, Responder
@@ -59,19 +60,13 @@ SHORTCUT = "post_to_ticket"
 OPTIONS_BUDGET = 2.0  # seconds; Slack gives block_suggestion 3 s in total
 OPTIONS_TTL = 30.0
 MAX_OPTIONS = 1024  # type-ahead answers kept (size-bounded as well as timed)
-MAX_CONCURRENT_WORK = 8
-MAX_SLOT_WAIT = 0.5  # seconds; a form's trigger_id lives 3 s
-WORKING = {
-    "connect": "Testing the connection to ConnectWise…",
-    "note": "Posting the note to ConnectWise…",
-    "status": "Changing the status in ConnectWise…",
-}
 
 ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
 OptionsKey = tuple[str, str, str, str, str]
 RESPONSE_URL_LIFETIME = 25 * 60.0  # seconds; Slack honours a response_url for 30 minutes
 ALREADY_HANDLED = "This request was already handled; nothing was posted twice."
 ALREADY_SUBMITTED = "This was already submitted and is on its way; nothing is posted twice."
+CONTRACT: type[ChatResponder[ReplyTarget]] = Responder  # checked by mypy: Slack answers so
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -96,36 +91,21 @@ class SlackTransport:
         self.users = UserDirectory()
         self.metadata = MetadataCodec()
         self.responder = Responder(self.metadata)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._workers = asyncio.Semaphore(MAX_CONCURRENT_WORK)
+        self.worker = Worker("slack")
         self._options: TTLCache[OptionsKey, list[dict[str, Any]]] = TTLCache(
             MAX_OPTIONS, OPTIONS_TTL
         )
         self._targets: dict[int, ReplyTarget] = {}
         self._register()
 
-    # -- background work ----------------------------------------------------------------------
+    # -- background work (bot/core/transport.py) -----------------------------------------------
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._limited(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    async def _limited(self, work: Coroutine[Any, Any, None]) -> None:
-        # A bounded number of commands work at once (waiting commands, e.g. retry back-offs,
-        # give their slot up), so a burst never crowds out the loop that acks the next request.
-        async with working(self._workers, max_wait=MAX_SLOT_WAIT):
-            await work
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("slack background work failed", exc_info=task.exception())
+        self.worker.spawn(work)
 
     async def drain(self) -> None:
         """Wait for every piece of background work (shutdown, tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.worker.drain()
 
     async def close(self) -> None:
         await self.drain()
@@ -167,16 +147,16 @@ class SlackTransport:
     async def _run(
         self, target: ReplyTarget, action: Action, key: str, fallback_name: str = ""
     ) -> None:
-        try:
+
+        async def work() -> Reply:
             invocation = await self._invocation(target, action, key, fallback_name=fallback_name)
 
             async def progress(text: str) -> None:
                 await self.responder.progress(target, text)
 
-            reply = await self.dispatcher.handle(invocation, progress)
-        except Exception as exc:  # never leave the user without an answer
-            reply = reply_for(exc)
-        await self.responder.deliver(target, reply)
+            return await self.dispatcher.handle(invocation, progress)
+
+        await self.responder.deliver(target, await guarded(work))
 
     async def _target(self, team_id: str, user_id: str, **where: Any) -> ReplyTarget:
         return ReplyTarget(
@@ -322,7 +302,7 @@ class SlackTransport:
         view = _dict(body.get("view"))
         form_id = _text(view.get("callback_id"))
         title = _text(_dict(view.get("title")).get("text")) or "psabot"
-        working_view = blocks.progress_view(title, WORKING.get(form_id, "Working on it…"))
+        working_view = blocks.progress_view(title, working_text(form_id))
         meta = self.metadata.decode(_text(view.get("private_metadata")))
         submission = FormSubmission(
             form_id, values=blocks.submitted_values(view), metadata=meta.form
@@ -585,13 +565,14 @@ class SlackTransport:
 
     async def _home(self, team_id: str, user_id: str) -> None:
         target = await self._target(team_id, user_id)
-        try:
+
+        async def work() -> Reply:
             invocation = await self._invocation(
                 target, Command("home"), f"slack:home:{secrets.token_hex(6)}"
             )
-            reply = await self.dispatcher.handle(invocation)
-        except Exception as exc:
-            reply = reply_for(exc)
+            return await self.dispatcher.handle(invocation)
+
+        reply = await guarded(work)
         try:
             await target.client.views_publish(user_id=user_id, view=blocks.home_view(reply))
         except SlackApiError as exc:

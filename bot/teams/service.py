@@ -15,13 +15,14 @@ from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 from pydantic import ValidationError
 from yarl import URL
 
+from bot.core.history import HistoryThreads
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.teams import config
 from bot.teams.auth import TokenCheck
 from bot.teams.connector import Connector
 from bot.teams.inbound import Malformed, envelope
-from bot.teams.transport import INVOKE_BUDGET, TeamsTransport
+from bot.teams.transport import INVOKE_BUDGET, TeamsHistory, TeamsTransport
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class TeamsService:
         self.connector = Connector(connections, settings.microsoft_app_id)
         self.transport = TeamsTransport(
             runtime, self.connector, invoke_budget=options.invoke_budget
+        )
+        runtime.services.events.subscribe(
+            HistoryThreads(runtime.store, TeamsHistory(runtime, self.connector))
         )
 
     async def _turn_error(self, context: TurnContext, error: Exception) -> None:

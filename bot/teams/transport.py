@@ -16,7 +16,7 @@ maps to the same stored row and posts nothing twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
@@ -28,6 +28,7 @@ from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
 from microsoft_agents.hosting.core import TurnContext
 
 from bot.core.errors import reply_for
+from bot.core.history import HistoryPlace
 from bot.core.intake import Accepted, IntakeUnavailable, Progress, Stored, not_recorded
 from bot.core.invocation import (
     Action,
@@ -38,8 +39,9 @@ from bot.core.invocation import (
     OptionsQuery,
     Platform,
 )
-from bot.core.pacing import working
 from bot.core.reply import Form, Option, Reply, Tone
+from bot.core.transport import DelayedProgress, Worker, guarded, working_text
+from bot.core.transport import Responder as ChatResponder
 from bot.runtime import Runtime
 from bot.teams import cards
 from bot.teams.connector import Connector
@@ -48,23 +50,18 @@ from bot.teams.markup import html_to_text
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENT_WORK = 8
-MAX_SLOT_WAIT = 0.5
 INVOKE_BUDGET = 8.0  # seconds an invoke waits for its outcome (Teams gives it about 15)
 SEARCH_BUDGET = 3.0  # composeExtension/query: Teams gives it 5 s
 OPTIONS_BUDGET = 3.0
 SEARCH_TTL = 60.0
-PROGRESS_DELAY = 1.0  # a "working…" message only for work that takes longer than this
 FORM_TTL = 3600.0
 POST_TO_TICKET = "post_message"
 ALREADY_HANDLED = "This request was already handled; nothing was posted twice."
 ALREADY_SUBMITTED = "This was already submitted and is on its way; nothing is posted twice."
-WORKING = {
-    "connect": "Testing the connection to ConnectWise… the result will be posted here.",
-    "note": "Posting the note to ConnectWise… the outcome will be posted here.",
-    "status": "Changing the status in ConnectWise… the outcome will be posted here.",
-}
-WORKING_DEFAULT = "Working on it… the outcome will be posted here."
+POSTED_HERE = {"connect": "the result will be posted here."}
+OUTCOME_HERE = "the outcome will be posted here."
+WORKING_DEFAULT = working_text("", OUTCOME_HERE)
+REFERENCE_TTL = 3600.0  # seconds a saved conversation reference is not saved again
 MENTION_PREFIX = "<@29:"
 
 
@@ -83,9 +80,7 @@ class Thread:
     service_url: str
     conversation_id: str
     reply_to: str = ""
-    progress_id: str | None = None
-    progress_text: str = ""
-    timer: asyncio.Task[None] | None = field(default=None, repr=False)
+    progress: DelayedProgress | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, where: Json) -> Thread:
@@ -94,6 +89,73 @@ class Thread:
             conversation_id=_str(where.get("conversation_id")),
             reply_to=_str(where.get("reply_to")),
         )
+
+
+def _working(form_id: str) -> str:
+    return working_text(form_id, POSTED_HERE.get(form_id, OUTCOME_HERE))
+
+
+class TeamsResponder:
+    """The Responder for Teams (bot/core/transport.py): every answer outside an invoke's own
+    body is a message posted through the connector into the request's conversation."""
+
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+        self.forms: TTLCache[str, Form] = TTLCache(maxsize=5000, ttl=FORM_TTL)
+
+    async def deliver(self, target: Thread, reply: Reply) -> None:
+        """To the invoker: the reply posted to their conversation, a form as its opener."""
+        await self.post(target, reply)
+
+    async def open_form(self, target: Thread, form: Form) -> None:
+        await self.post(target, Reply.show_form(form))
+
+    async def progress(self, target: Thread, text: str) -> None:
+        await self.progress_for(target)(text)
+
+    def progress_for(self, target: Thread) -> Progress:
+        """A "working…" message, only for work slower than a second; the outcome replaces it."""
+        if target.progress is None:
+
+            async def show(text: str) -> str | None:
+                body = cards.message_activity(Reply.info(f"⏳ {text}"))
+                return await self.connector.post(
+                    target.service_url, target.conversation_id, body, target.reply_to
+                )
+
+            target.progress = DelayedProgress(show)
+        return target.progress.callback
+
+    async def post(self, target: Thread, reply: Reply, origin: Action | None = None) -> None:
+        """The reply into the conversation (replacing the progress message, if one is up)."""
+        progress_id = await target.progress.settle() if target.progress is not None else None
+        if not target.service_url or not target.conversation_id:
+            log.warning("teams reply has nowhere to go")
+            return
+        body = self.message_body(reply, origin)
+        if progress_id and await self.connector.update(
+            target.service_url, target.conversation_id, progress_id, body
+        ):
+            return
+        await self.connector.post(target.service_url, target.conversation_id, body, target.reply_to)
+
+    def message_body(self, reply: Reply, origin: Action | None) -> Json:
+        body = cards.message_activity(replace(reply, form=None))
+        if reply.form is not None:
+            card = body["attachments"][0]["content"]
+            card["body"].extend(cards.form_opener(reply.form))
+            token = secrets.token_urlsafe(12)
+            self.forms[token] = reply.form
+            opener = card["body"][-1]["items"][-1]["actions"][0]["data"]
+            opener["token"] = token
+            if isinstance(origin, Command):
+                opener["origin"] = {"kind": "command", "text": origin.text}
+            elif isinstance(origin, ButtonAction):
+                opener["origin"] = {"kind": "button", "id": origin.action_id, "value": origin.value}
+        return body
+
+
+CONTRACT: type[ChatResponder[Thread]] = TeamsResponder  # checked by mypy: Teams answers so
 
 
 class TeamsTransport:
@@ -110,32 +172,23 @@ class TeamsTransport:
         self.intake = runtime.intake
         self.connector = connector
         self.intake.register(self)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._workers = asyncio.Semaphore(MAX_CONCURRENT_WORK)
+        self.worker = Worker("teams")
+        self.responder = TeamsResponder(connector)
         self._waiting: dict[int, asyncio.Future[Reply]] = {}
         self._threads: dict[int, Thread] = {}
         self._searches: TTLCache[tuple[str, str], Json] = TTLCache(maxsize=2000, ttl=SEARCH_TTL)
-        self._forms: TTLCache[str, Form] = TTLCache(maxsize=5000, ttl=FORM_TTL)
+        self._forms = self.responder.forms
+        self._saved: TTLCache[tuple[str, str, str], bool] = TTLCache(
+            maxsize=5000, ttl=REFERENCE_TTL
+        )
 
-    # -- background work ----------------------------------------------------------------------
+    # -- background work (bot/core/transport.py) -----------------------------------------------
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._limited(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    async def _limited(self, work: Coroutine[Any, Any, None]) -> None:
-        async with working(self._workers, max_wait=MAX_SLOT_WAIT):
-            await work
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("teams background work failed", exc_info=task.exception())
+        self.worker.spawn(work)
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.worker.drain()
 
     # -- the turn -----------------------------------------------------------------------------
 
@@ -194,6 +247,7 @@ class TeamsTransport:
         service_url = _str(where.get("service_url"))
         conversation_id = _str(where.get("conversation_id"))
         teams_user = _str(where.get("teams_user_id"))
+        await self._remember(invocation, where)
         user = invocation.user
         if service_url and teams_user:
             member = await self.connector.member(service_url, conversation_id, teams_user)
@@ -208,6 +262,29 @@ class TeamsTransport:
                     text = text.replace(f"<@{token}|", f"<@{member.aad_object_id}|")
             action = Command(text)
         return replace(invocation, user=user, action=action)
+
+    async def _remember(self, invocation: Invocation, where: Json) -> None:
+        """Keep the conversation's reference (service URL and conversation id as Teams sent
+        them), so post-history entries reach it proactively, also from a later process."""
+        service_url = _str(where.get("service_url"))
+        conversation_id = _str(where.get("conversation_id"))
+        if not service_url or not conversation_id:
+            return
+        key = invocation.conversation.key
+        seen = (invocation.account_external_id, key, service_url)
+        if seen in self._saved:
+            return
+        reference = json.dumps({"service_url": service_url, "conversation_id": conversation_id})
+        try:
+            async with self.runtime.store.unit() as uow:
+                account = await uow.accounts.find(Platform.TEAMS.value, seen[0])
+                if account is None:  # not connected yet: nothing to keep a history for
+                    return
+                await uow.refs.save_reference(account.id, key, Platform.TEAMS.value, reference)
+        except Exception as exc:  # the command goes on; only its history would miss this
+            log.warning("teams conversation reference not saved error=%s", type(exc).__name__)
+            return
+        self._saved[seen] = True
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -236,59 +313,18 @@ class TeamsTransport:
 
     async def _run(self, env: Envelope, action: Action, where: Json) -> None:
         thread = Thread.of(where)
-        try:
+
+        async def work() -> Reply:
             invocation = await self._complete(self._invocation(env, action), where)
-            reply = await self.dispatcher.handle(invocation, self._progress(thread))
-        except Exception as exc:  # never leave the user without an answer
-            reply = reply_for(exc)
-        await self._post(thread, reply, origin=action)
+            return await self.dispatcher.handle(invocation, self.responder.progress_for(thread))
 
-    def _progress(self, thread: Thread) -> Progress:
-        async def progress(text: str) -> None:
-            thread.progress_text = text
-            if thread.timer is None:
-                thread.timer = asyncio.create_task(self._show_progress(thread))
-
-        return progress
-
-    async def _show_progress(self, thread: Thread) -> None:
-        await asyncio.sleep(PROGRESS_DELAY)
-        body = cards.message_activity(Reply.info(f"⏳ {thread.progress_text}"))
-        thread.progress_id = await self.connector.post(
-            thread.service_url, thread.conversation_id, body, thread.reply_to
-        )
+        await self._post(thread, await guarded(work), origin=action)
 
     async def _post(self, thread: Thread, reply: Reply, origin: Action | None = None) -> None:
-        """The reply into the conversation (replacing the progress message, if one is up)."""
-        if thread.timer is not None:
-            if not thread.timer.done():
-                thread.timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await thread.timer
-        if not thread.service_url or not thread.conversation_id:
-            log.warning("teams reply has nowhere to go")
-            return
-        body = self._message_body(reply, origin)
-        if thread.progress_id and await self.connector.update(
-            thread.service_url, thread.conversation_id, thread.progress_id, body
-        ):
-            return
-        await self.connector.post(thread.service_url, thread.conversation_id, body, thread.reply_to)
+        await self.responder.post(thread, reply, origin)
 
     def _message_body(self, reply: Reply, origin: Action | None) -> Json:
-        body = cards.message_activity(replace(reply, form=None))
-        if reply.form is not None:
-            card = body["attachments"][0]["content"]
-            card["body"].extend(cards.form_opener(reply.form))
-            token = secrets.token_urlsafe(12)
-            self._forms[token] = reply.form
-            opener = card["body"][-1]["items"][-1]["actions"][0]["data"]
-            opener["token"] = token
-            if isinstance(origin, Command):
-                opener["origin"] = {"kind": "command", "text": origin.text}
-            elif isinstance(origin, ButtonAction):
-                opener["origin"] = {"kind": "button", "id": origin.action_id, "value": origin.value}
-        return body
+        return self.responder.message_body(reply, origin)
 
     # -- durable writes -----------------------------------------------------------------------
 
@@ -305,7 +341,7 @@ class TeamsTransport:
         invocation = await self._complete(item.draft, item.reply_to)
         if item.id in self._waiting:  # an invoke is waiting: its dialog shows the outcome
             return invocation, None
-        return invocation, self._progress(thread)
+        return invocation, self.responder.progress_for(thread)
 
     async def deliver(self, item: Stored, reply: Reply) -> None:
         """IntakeTransport: to the invoke still waiting for it, or posted to the chat."""
@@ -344,12 +380,12 @@ class TeamsTransport:
         thread = Thread.of(where)
         outcome: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
 
+        async def run() -> Reply:
+            invocation = await self._complete(self._invocation(env, action, key), where)
+            return await self.dispatcher.handle(invocation)
+
         async def work() -> None:
-            try:
-                invocation = await self._complete(self._invocation(env, action, key), where)
-                reply = await self.dispatcher.handle(invocation)
-            except Exception as exc:
-                reply = reply_for(exc)
+            reply = await guarded(run)
             if not outcome.done():
                 outcome.set_result(reply)
             else:
@@ -444,7 +480,7 @@ class TeamsTransport:
         else:
             reply = await self._bounded(env, submission)
         if reply is None:
-            return cards.dialog_message(WORKING.get(submission.form_id, WORKING_DEFAULT))
+            return cards.dialog_message(_working(submission.form_id))
         if reply.form is not None:
             return await self._form_dialog(env, reply.form)
         # done: the dialog says so, and the outcome goes to the chat for everyone to see
@@ -592,3 +628,29 @@ def _mentions(text: str) -> list[str]:
         found.append(text[at + 2 : end])
         start = end
     return found
+
+
+class TeamsHistory:
+    """The HistoryPoster for Teams (bot/core/history.py): a proactive message into the linked
+    conversation (in a channel, the linked thread), from its stored conversation reference."""
+
+    platform = Platform.TEAMS.value
+
+    def __init__(self, runtime: Runtime, connector: Connector) -> None:
+        self.runtime = runtime
+        self.connector = connector
+
+    async def post_history(self, place: HistoryPlace, entry: Reply) -> str | None:
+        async with self.runtime.store.unit() as uow:
+            ref = await uow.refs.get(place.account.id, place.conversation_key)
+        try:
+            reference = _dict(json.loads(ref.reference)) if ref and ref.reference else {}
+        except ValueError:
+            reference = {}
+        service_url = _str(reference.get("service_url"))
+        conversation_id = _str(reference.get("conversation_id"))
+        if not service_url or not conversation_id:
+            log.warning("teams post-history entry has no conversation reference to go to")
+            return None
+        body = cards.message_activity(entry)
+        return await self.connector.post(service_url, conversation_id, body)
