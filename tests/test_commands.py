@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import connect_account
-from transcript import Chat
+from transcript import Chat, linked_chat
 
 from bot.runtime import Runtime
 from psa.connectwise.sandbox import CLOSED_TICKET_ID, OPEN_TICKET_ID, SandboxServer
@@ -423,10 +423,7 @@ async def test_a_nul_character_is_refused_alike_on_sqlite_and_postgresql(
     runtime: Runtime, cw_sandbox: SandboxServer
 ) -> None:
     """PostgreSQL can't store NUL, SQLite can: both refuse it before anything is stored."""
-    await connect_account(runtime, cw_sandbox)
-    chat = Chat(runtime)
-    assert "Linked" in await chat.say(f"/ticket link {OPEN_TICKET_ID}")
-    assert "jdoe" in await chat.say("/ticket map me")
+    chat = await linked_chat(runtime, cw_sandbox)
     out = await chat.say("/ticket note Toner\x00replaced")
     assert "NUL character" in out and "remove it" in out
     assert not any("Toner" in n["text"] for n in cw_sandbox.state.notes_for(OPEN_TICKET_ID))

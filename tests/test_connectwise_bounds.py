@@ -193,14 +193,23 @@ async def test_type_ahead_searches_cannot_grow_the_provider_cache(
 
 def _settings(sandbox: SandboxServer, company: str) -> ConnectionSettings:
     creds = sandbox.credentials
-    return ConnectionSettings("connectwise", sandbox.host_port, company, creds.public_key,
-                              creds.private_key, creds.client_id)
+    return ConnectionSettings(
+        "connectwise",
+        sandbox.host_port,
+        company,
+        creds.public_key,
+        creds.private_key,
+        creds.client_id,
+    )
 
 
 async def test_registry_keeps_a_bounded_number_of_providers(cw_sandbox: SandboxServer) -> None:
     clock = Clock()
     registry = ProviderRegistry(
-        HostPolicy([cw_sandbox.host_port]), max_live=3, idle_ttl=100, retire_grace=10,
+        HostPolicy([cw_sandbox.host_port]),
+        max_live=3,
+        idle_ttl=100,
+        retire_grace=10,
         clock=clock,
     )
     try:

@@ -23,8 +23,7 @@ ONE_TRY = RetryPolicy(attempts=1)
 def secrets_of(sandbox: SandboxServer) -> list[str]:
     creds = sandbox.credentials
     token = f"{creds.company_id}+{creds.public_key}:{creds.private_key}"
-    return [creds.public_key, creds.private_key, token,
-            base64.b64encode(token.encode()).decode()]
+    return [creds.public_key, creds.private_key, token, base64.b64encode(token.encode()).decode()]
 
 
 def everything_said(exc: BaseException, records: list[logging.LogRecord]) -> str:

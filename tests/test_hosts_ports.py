@@ -78,8 +78,11 @@ class _FakeDNS(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        return [ResolveResult(hostname=host, host="10.1.2.3", port=port, family=family,
-                              proto=0, flags=0)]
+        return [
+            ResolveResult(
+                hostname=host, host="10.1.2.3", port=port, family=family, proto=0, flags=0
+            )
+        ]
 
     async def close(self) -> None:
         return None
@@ -104,8 +107,14 @@ async def test_connect_form_shows_an_unparseable_site_on_the_site_field(
     form = [creds.company_id, creds.public_key, creds.private_key, ""]
     out = await chat.say(
         "/ticket connect",
-        ["127.0.0.1\\.myconnectwise.net", *form, "na .myconnectwise.net", *form,
-         cw_sandbox.host_port, *form],
+        [
+            "127.0.0.1\\.myconnectwise.net",
+            *form,
+            "na .myconnectwise.net",
+            *form,
+            cw_sandbox.host_port,
+            *form,
+        ],
     )
     assert "Site: '127.0.0.1\\\\.myconnectwise.net' is not a valid host name" in out
     assert "Site: 'na .myconnectwise.net' is not a valid host name" in out
@@ -119,8 +128,12 @@ async def test_a_stored_bad_site_is_reported_not_crashed(
     """A connection saved before the site check got stricter fails with a clear sentence."""
     creds = cw_sandbox.credentials
     bad = ConnectionSettings(
-        "connectwise", "127.0.0.1\\.myconnectwise.net", creds.company_id, creds.public_key,
-        creds.private_key, creds.client_id,
+        "connectwise",
+        "127.0.0.1\\.myconnectwise.net",
+        creds.company_id,
+        creds.public_key,
+        creds.private_key,
+        creds.client_id,
     )
     async with sqlite_runtime.store.unit() as uow:
         account = await uow.accounts.get_or_create("shell", "acme", "acme")

@@ -14,8 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import FAST_RETRY, connect_account, make_settings
-from transcript import Chat
+from conftest import FAST_RETRY, make_settings
+from transcript import linked_chat
 
 from bot.runtime import OutboxTuning, Runtime
 from psa.connectwise.hosts import HostPolicy
@@ -68,10 +68,7 @@ async def _post_with_late_commit(
 ) -> tuple[str, int]:
     runtime = await _runtime(url, key, data, sandbox, timeout=timeout, settle=settle)
     try:
-        await connect_account(runtime, sandbox)
-        chat = Chat(runtime)
-        assert "Linked" in await chat.say(f"/ticket link {OPEN_TICKET_ID}")
-        assert "jdoe" in await chat.say("/ticket map me")
+        chat = await linked_chat(runtime, sandbox)
         sandbox.faults.configure(write_apply_delay=apply_after)
         sandbox.faults.script(["late_commit"], method="POST", path_contains="/notes")
         out = await chat.say(f"/ticket note {text}")

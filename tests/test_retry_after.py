@@ -7,8 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import connect_account
-from transcript import Chat
+from transcript import linked_chat
 
 from bot.runtime import Runtime
 from psa.connectwise.sandbox import OPEN_TICKET_ID, SandboxServer
@@ -23,10 +22,7 @@ async def test_any_retry_after_gives_one_note_and_an_honest_reply(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING)
-    await connect_account(sqlite_runtime, cw_sandbox)
-    chat = Chat(sqlite_runtime)
-    assert "Linked" in await chat.say(f"/ticket link {OPEN_TICKET_ID}")
-    assert "jdoe" in await chat.say("/ticket map me")
+    chat = await linked_chat(sqlite_runtime, cw_sandbox)
     cw_sandbox.faults.configure(retry_after=retry_after)
     cw_sandbox.faults.script(["429"], method="POST", path_contains="/notes")
     text = f"Rate limited with Retry-After {retry_after}"

@@ -79,3 +79,17 @@ def _user(name: str, email: str | None, admin: bool) -> ChatUser:
         is_admin=admin,
         admin_known=True,
     )
+
+
+async def linked_chat(runtime: Runtime, sandbox: object, **kw: object) -> Chat:
+    """Jane in #general of a workspace connected to the sandbox, linked to the open ticket
+    and mapped to jdoe: where most note tests start."""
+    from conftest import connect_account
+
+    from psa.connectwise.sandbox import OPEN_TICKET_ID
+
+    await connect_account(runtime, sandbox)  # type: ignore[arg-type]
+    chat = Chat(runtime, **kw)  # type: ignore[arg-type]
+    assert "Linked" in await chat.say(f"/ticket link {OPEN_TICKET_ID}")
+    assert "jdoe" in await chat.say("/ticket map me")
+    return chat

@@ -27,11 +27,12 @@ import random
 import secrets
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.core.context import Progress
 from bot.core.dispatch import Dispatcher
 from bot.core.intake_batch import IntakeBatcher
 from bot.core.invocation import (
@@ -51,8 +52,6 @@ from storage.repositories import NewIntake
 from storage.store import Store
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str], Awaitable[None]]
 
 
 class IntakeUnavailable(Exception):

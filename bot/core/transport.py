@@ -30,8 +30,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
+from bot.core.context import Progress
 from bot.core.errors import reply_for
-from bot.core.intake import Progress
 from bot.core.pacing import working
 from bot.core.reply import Form, Reply
 

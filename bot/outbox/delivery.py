@@ -34,10 +34,11 @@ import random
 import secrets
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.core.context import Progress
 from bot.core.errors import Described, Unconfirmed, UserError, describe
 from bot.core.events import EventBus
 from bot.core.pacing import idle
@@ -62,8 +63,6 @@ from storage.models import LedgerKind, LedgerState, PostLedger
 from storage.store import Store
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)

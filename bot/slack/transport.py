@@ -23,13 +23,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.context import Progress
 from bot.core.dispatch import Dispatcher
 from bot.core.errors import reply_for
 from bot.core.intake import (
     Accepted,
     Intake,
     IntakeUnavailable,
-    Progress,
     Stored,
     not_recorded,
 )

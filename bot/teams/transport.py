@@ -27,9 +27,10 @@ from cachetools import TTLCache
 from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
 from microsoft_agents.hosting.core import TurnContext
 
+from bot.core.context import Progress
 from bot.core.errors import reply_for
 from bot.core.history import HistoryPlace
-from bot.core.intake import Accepted, IntakeUnavailable, Progress, Stored, not_recorded
+from bot.core.intake import Accepted, IntakeUnavailable, Stored, not_recorded
 from bot.core.invocation import (
     Action,
     ButtonAction,

@@ -16,8 +16,9 @@ NOTES = f"/service/tickets/{OPEN_TICKET_ID}/notes"
 
 
 def _late_notes(cw: CWClient) -> list[str]:
-    return [n["text"] for n in cw.server.state.notes_for(OPEN_TICKET_ID)
-            if n["text"] == NOTE["text"]]
+    return [
+        n["text"] for n in cw.server.state.notes_for(OPEN_TICKET_ID) if n["text"] == NOTE["text"]
+    ]
 
 
 async def test_late_commit_lands_after_the_client_gave_up(cw: CWClient) -> None:
@@ -84,8 +85,9 @@ async def test_oversized_listing_stops_when_the_client_hangs_up(cw: CWClient) ->
     cw.server.faults.script(["oversized"], method="GET")
 
     started = time.monotonic()
-    async with cw.session.get(cw.server.api_url + "/service/tickets",
-                              headers=cw.headers()) as response:
+    async with cw.session.get(
+        cw.server.api_url + "/service/tickets", headers=cw.headers()
+    ) as response:
         first = await response.content.read(1024)
     assert first.startswith(b"[")
     await eventually(lambda: cw.server.requests.records[-1].status == 200, seconds=5)
@@ -116,22 +118,35 @@ async def test_429_with_any_retry_after(cw: CWClient, value: str) -> None:
 
 
 async def test_new_faults_through_the_admin_endpoint(cw: CWClient) -> None:
-    snapshot = await cw.admin("POST", "/faults", {
-        "write_apply_delay": 2.5, "endless_next": True, "listing_path_contains": "/boards",
-        "oversized_mb": 3, "retry_after": "soon",
-        "script": {"method": "POST", "faults": ["late_commit", "echo_headers", "oversized"]},
-    })
+    snapshot = await cw.admin(
+        "POST",
+        "/faults",
+        {
+            "write_apply_delay": 2.5,
+            "endless_next": True,
+            "listing_path_contains": "/boards",
+            "oversized_mb": 3,
+            "retry_after": "soon",
+            "script": {"method": "POST", "faults": ["late_commit", "echo_headers", "oversized"]},
+        },
+    )
     assert snapshot["write_apply_delay"] == 2.5 and snapshot["retry_after"] == "soon"
     assert snapshot["script"][0]["faults"] == ["late_commit", "echo_headers", "oversized"]
-    async with cw.session.post(f"{cw.server.url}/_sandbox/faults",
-                               json={"retry_after": "a\r\nX-Evil: 1"}) as bad:
+    async with cw.session.post(
+        f"{cw.server.url}/_sandbox/faults", json={"retry_after": "a\r\nX-Evil: 1"}
+    ) as bad:
         assert bad.status == 400
 
 
 @pytest.mark.parametrize(
     "options",
-    [{"write_apply_delay": -1}, {"oversized_mb": -1}, {"retry_after": -5}, {"retry_after": True},
-     {"rate_late_commit": 2}],
+    [
+        {"write_apply_delay": -1},
+        {"oversized_mb": -1},
+        {"retry_after": -5},
+        {"retry_after": True},
+        {"rate_late_commit": 2},
+    ],
 )
 def test_bad_new_options_are_refused(options: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"must|cannot"):
