@@ -304,3 +304,23 @@ async def test_claims_skip_rows_locked_by_another_transaction(pg_url: str) -> No
         assert set(first).isdisjoint(r.id for r in second)
     finally:
         await store.aclose()
+
+
+async def test_intake_records_a_batch_in_one_statement_and_spots_repeats(store: Store) -> None:
+    from storage.repositories import NewIntake
+
+    def item(key: str) -> NewIntake:
+        return NewIntake("slack", "T1", key, '{"invocation": {}}', "{}")
+
+    lease = timedelta(seconds=30)
+    async with store.unit() as uow:
+        first = await uow.intake.record_many(
+            [(item("a"), "w1"), (item("b"), "w1"), (item("a"), "w2")], NOW, lease
+        )
+    assert [fresh for _, fresh, _ in first] == [True, True, False]
+    assert first[0][0] == first[2][0] and first[0][0] != first[1][0]  # the repeat gets row a
+    async with store.unit() as uow:
+        await uow.intake.finish(first[1][0], "w1", NOW)
+        again = await uow.intake.record_many([(item("b"), "w3"), (item("c"), "w3")], NOW, lease)
+    assert again[0] == (first[1][0], False, True)  # stored before, and finished
+    assert again[1][1] is True

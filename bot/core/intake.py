@@ -44,6 +44,7 @@ from bot.core.invocation import (
     from_record,
     to_record,
 )
+from bot.core.pacing import idle
 from bot.core.reply import Reply, Tone
 from storage.base import utcnow
 from storage.errors import is_unavailable
@@ -176,7 +177,7 @@ class Intake:
         )
         token = self._token()
         try:
-            row, fresh = await self._batcher.submit(item, token, self.tuning.deadline)
+            stored = await self._batcher.submit(item, token, self.tuning.deadline)
         except Exception as exc:
             log.warning(
                 "intake could not store a write platform=%s account=%s error=%s",
@@ -185,14 +186,24 @@ class Intake:
                 type(exc).__name__,
             )
             raise IntakeUnavailable() from exc
-        return Accepted(row.id, token, fresh, row.is_finished)
+        return Accepted(stored.id, token, stored.fresh, stored.finished)
 
     # -- after the ack ------------------------------------------------------------------------
 
     async def process(self, accepted: Accepted) -> None:
-        """Finish a stored write: dispatch it and tell its author, waiting out outages."""
-        if accepted.fresh:
+        """Finish a stored write: dispatch it and tell its author, waiting out outages.
+
+        Stored writes are finished a few at a time (`concurrency`), strictly: their authors
+        were acked already, and a burst worked all at once would only slow the acks of the
+        next requests (each would queue behind hundreds of database transactions)."""
+        if not accepted.fresh:
+            return
+        async with idle():  # waiting for a turn holds no transport slot
+            await self._slots.acquire()
+        try:
             await self._work(accepted.id, accepted.token, resumed=False)
+        finally:
+            self._slots.release()
 
     def _stored(self, row: IntakeItem, resumed: bool) -> Stored:
         record = json.loads(row.invocation)
@@ -310,7 +321,8 @@ class Intake:
 
     async def _guarded(self, item_id: int, token: str) -> None:
         try:
-            await self._work(item_id, token, resumed=True)
+            async with self._slots:
+                await self._work(item_id, token, resumed=True)
         except Exception:
             log.exception("resuming stored write failed intake_id=%s", item_id)
 

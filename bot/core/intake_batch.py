@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from storage.models import IntakeItem
 from storage.repositories import NewIntake
 from storage.store import Store
 
@@ -34,8 +33,15 @@ class _State(enum.Enum):
 class _Entry:
     item: NewIntake
     token: str
-    done: asyncio.Future[tuple[IntakeItem, bool]]
+    done: asyncio.Future[Stored]
     state: _State = _State.WAITING
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int
+    fresh: bool  # False: the key was stored before (a repeat of the same request)
+    finished: bool
 
 
 class GaveUp(Exception):
@@ -50,8 +56,8 @@ class IntakeBatcher:
     _waiting: list[_Entry] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
 
-    async def submit(self, item: NewIntake, token: str, deadline: float) -> tuple[IntakeItem, bool]:
-        """(row, fresh) once stored; `GaveUp` if it could not start committing in time."""
+    async def submit(self, item: NewIntake, token: str, deadline: float) -> Stored:
+        """The stored row once committed; `GaveUp` if it could not start committing in time."""
         entry = _Entry(item, token, asyncio.get_running_loop().create_future())
         self._waiting.append(entry)
         if self._task is None or self._task.done():
@@ -73,20 +79,20 @@ class IntakeBatcher:
                 await self._commit(batch)
 
     async def _commit(self, batch: list[_Entry]) -> None:
-        results: list[tuple[_Entry, IntakeItem, bool]] = []
+        results: list[tuple[_Entry, Stored]] = []
         try:
             async with self.store.unit() as uow:
-                for entry in batch:
-                    if entry.state is _State.ABANDONED:
-                        continue
-                    row, fresh = await uow.intake.record(
-                        entry.item, self.clock(), entry.token, self.lease
-                    )
-                    results.append((entry, row, fresh))
+                live = [e for e in batch if e.state is not _State.ABANDONED]
+                if not live:
+                    return
+                stored = await uow.intake.record_many(
+                    [(e.item, e.token) for e in live], self.clock(), self.lease
+                )
+                results = [(e, Stored(*s)) for e, s in zip(live, stored, strict=True)]
                 # The point of no return: who is still waiting is committed, who gave up is not.
-                gave_up = [r.id for e, r, fresh in results if e.state is _State.ABANDONED and fresh]
-                results = [x for x in results if x[0].state is not _State.ABANDONED]
-                for entry, _, _ in results:
+                gave_up = [s.id for e, s in results if e.state is _State.ABANDONED and s.fresh]
+                results = [(e, s) for e, s in results if e.state is not _State.ABANDONED]
+                for entry, _ in results:
                     entry.state = _State.COMMITTING
                 if gave_up:
                     await uow.intake.forget(gave_up)
@@ -96,6 +102,6 @@ class IntakeBatcher:
                     entry.done.set_exception(exc)
                     entry.done.exception()  # retrieved: a submitter that gave up won't read it
             return
-        for entry, row, fresh in results:
+        for entry, result in results:
             if not entry.done.done():
-                entry.done.set_result((row, fresh))
+                entry.done.set_result(result)

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -59,6 +61,84 @@ class IntakeRepository:
                 raise
             return first, False
         return row, True
+
+    async def record_many(
+        self, items: list[tuple[NewIntake, str]], now: datetime, lease: timedelta
+    ) -> list[tuple[int, bool, bool]]:
+        """Store many writes in one statement, each claimed by its own owner token:
+        (id, fresh, finished) per item, in order; a repeated key (stored earlier, or earlier
+        in the same list) gives the first row with fresh=False."""
+
+        def key(item: NewIntake) -> tuple[str, str, str]:
+            return (item.platform, item.account_external_id[:128], item.idempotency_key[:200])
+
+        firsts: dict[tuple[str, str, str], tuple[NewIntake, str]] = {}
+        for item, owner in items:
+            firsts.setdefault(key(item), (item, owner))
+        values = [
+            {
+                "platform": item.platform,
+                "account_external_id": item.account_external_id[:128],
+                "idempotency_key": item.idempotency_key[:200],
+                "invocation": item.invocation,
+                "reply_to": item.reply_to,
+                "state": IntakeState.PENDING.value,
+                "attempts": 1,
+                "lease_owner": owner,
+                "lease_until": now + lease,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for item, owner in firsts.values()
+        ]
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(IntakeItem)
+            .values(values)
+            .on_conflict_do_nothing(
+                index_elements=["platform", "account_external_id", "idempotency_key"]
+            )
+            .returning(
+                IntakeItem.id,
+                IntakeItem.platform,
+                IntakeItem.account_external_id,
+                IntakeItem.idempotency_key,
+            )
+        )
+        inserted = {(p, a, k): i for i, p, a, k in (await self.session.execute(statement)).all()}
+        known: dict[tuple[str, str, str], tuple[int, bool]] = {}
+        missing = [k for k in firsts if k not in inserted]
+        if missing:
+            found = await self.session.execute(
+                select(
+                    IntakeItem.id,
+                    IntakeItem.platform,
+                    IntakeItem.account_external_id,
+                    IntakeItem.idempotency_key,
+                    IntakeItem.state,
+                ).where(
+                    tuple_(
+                        IntakeItem.platform,
+                        IntakeItem.account_external_id,
+                        IntakeItem.idempotency_key,
+                    ).in_(missing)
+                )
+            )
+            for i, p, a, k, state in found.all():
+                known[(p, a, k)] = (i, state != IntakeState.PENDING.value)
+        out: list[tuple[int, bool, bool]] = []
+        given: set[tuple[str, str, str]] = set()
+        for item, _ in items:
+            wanted = key(item)
+            if wanted in inserted:
+                out.append((inserted[wanted], wanted not in given, False))
+            else:
+                row_id, finished = known[wanted]
+                out.append((row_id, False, finished))
+            given.add(wanted)
+        return out
 
     async def find(
         self, platform: str, account_external_id: str, idempotency_key: str
