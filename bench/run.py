@@ -1,4 +1,4 @@
-"""Measure DESIGN.md §6's budgets: Slack ack latency, the note warm path, modal opening time.
+"""Measure the performance budgets: Slack ack latency, the note warm path, modal opening time.
 
     python -m bench.run            # full run (a few minutes), prints a Markdown report
     python -m bench.run --quick    # a small run, for the test suite and a sanity check
@@ -284,8 +284,8 @@ async def bench_slack(quick: bool) -> dict[str, dict[str, Any]]:
             "bot ack p99 (ms)": percentile(bot_ms, 99),
             "ratio p99": percentile(bot_ms, 99) / percentile(floor_ms, 99),
             "notes that reached the ticket": len(done),
-            "budget: p99 <= 3x floor p99 (and < 3 s)": percentile(bot_ms, 99)
-            <= 3 * percentile(floor_ms, 99)
+            "budget: p99 <= 1.5x floor p99 (and < 3 s)": percentile(bot_ms, 99)
+            <= 1.5 * percentile(floor_ms, 99)
             and percentile(bot_ms, 99) < 3000,
         }
 
