@@ -45,6 +45,7 @@ from bot.core.invocation import (
     to_record,
 )
 from bot.core.pacing import idle
+from bot.core.poller import DuePoller
 from bot.core.reply import Reply, Tone
 from storage.base import utcnow
 from storage.errors import is_unavailable
@@ -139,10 +140,8 @@ class Intake:
 
     def __post_init__(self) -> None:
         self._transports: dict[str, IntakeTransport] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._running: set[asyncio.Task[None]] = set()
+        self._poller = DuePoller("intake", self.run_due_once, self.tuning.poll_interval)
         self._slots = asyncio.Semaphore(self.tuning.concurrency)
-        self._wake = asyncio.Event()
         self._batcher = IntakeBatcher(self.store, self.tuning.lease, lambda: self.clock())
 
     def register(self, transport: IntakeTransport) -> None:
@@ -302,7 +301,7 @@ class Intake:
 
     async def run_due_once(self) -> int:
         """Claim due rows (as many as there are free slots) and start each as its own task."""
-        free = self.tuning.concurrency - len(self._running)
+        free = self.tuning.concurrency - len(self._poller.running)
         if free <= 0:
             return 0
         token = self._token()
@@ -314,9 +313,7 @@ class Intake:
                 await uow.intake.purge_done(self.clock() - self.tuning.keep_done)
         for row in rows:
             log.info("resuming stored write intake_id=%s platform=%s", row.id, row.platform)
-            task = asyncio.create_task(self._guarded(row.id, token))
-            self._running.add(task)
-            task.add_done_callback(self._ended)
+            self._poller.track(asyncio.create_task(self._guarded(row.id, token)))
         return len(rows)
 
     async def _guarded(self, item_id: int, token: str) -> None:
@@ -326,42 +323,14 @@ class Intake:
         except Exception:
             log.exception("resuming stored write failed intake_id=%s", item_id)
 
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        self._wake.set()
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_due_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if is_unavailable(exc):
-                    log.warning("intake worker: database unavailable")
-                else:
-                    log.exception("intake worker pass failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.tuning.poll_interval)
-
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name=f"intake-{self.worker_id}")
+        self._poller.start(f"intake-{self.worker_id}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for task in list(self._running):
-            task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await self._poller.stop()
 
     async def drain(self) -> None:
-        while self._running:
-            await asyncio.gather(*list(self._running), return_exceptions=True)
+        await self._poller.drain()
 
 
 class _LostLease(Exception):

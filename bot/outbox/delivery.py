@@ -42,6 +42,7 @@ from bot.core.context import Progress
 from bot.core.errors import Described, Unconfirmed, UserError, describe
 from bot.core.events import EventBus
 from bot.core.pacing import idle
+from bot.core.poller import DuePoller
 from bot.metrics import Metrics
 from bot.outbox.announce import Announcer, ProviderLookup
 from bot.outbox.records import Outcome, compose_note, marker
@@ -123,14 +124,12 @@ class Outbox:
         self.poll_interval = poll_interval
         self._clock = clock
         self.concurrency = concurrency
-        self._running: set[asyncio.Task[None]] = set()
+        self._poller = DuePoller("outbox", self._due_pass, poll_interval)
         self._per_account: dict[int, int] = {}  # running background attempts per account
         # one account's slow ConnectWise may hold at most this many of the worker's slots
         self.per_account = max(1, concurrency // 4)
         self.batch_size = batch_size
         self._settled: dict[int, asyncio.Event] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
         self.announcer = Announcer(store, events, providers, metrics)
 
     # -- used by handlers ---------------------------------------------------------------------
@@ -347,7 +346,7 @@ class Outbox:
                 )
             if not kept:  # someone took the row over meanwhile: their outcome is ours
                 return await self._wait_for_other(row.id)
-            self._wake.set()
+            self._poller.wake()
             log.warning(
                 "outbox retry ledger_id=%s attempts=%s error=%s delay=%.2fs",
                 row.id,
@@ -440,7 +439,7 @@ class Outbox:
         """Claim due rows (as many as there are free slots) and start each as its own task, so
         one slow row (a ConnectWise that takes minutes) delays no other row or account; with
         `wait`, return once those attempts are over (the worker loop doesn't wait)."""
-        free = min(self.batch_size, self.concurrency - len(self._running))
+        free = min(self.batch_size, self.concurrency - len(self._poller.running))
         if free <= 0:
             return 0
         busy = [a for a, n in self._per_account.items() if n >= self.per_account]
@@ -458,8 +457,7 @@ class Outbox:
         for row in rows:
             task = asyncio.create_task(self._guarded(row))
             self._per_account[row.account_id] = self._per_account.get(row.account_id, 0) + 1
-            self._running.add(task)
-            task.add_done_callback(functools.partial(self._ended, row.account_id))
+            self._poller.track(task, functools.partial(self._ended, row.account_id))
             started.append(task)
         if wait and started:
             await asyncio.gather(*started, return_exceptions=True)
@@ -474,46 +472,23 @@ class Outbox:
             else:
                 log.exception("outbox attempt failed ledger_id=%s", row.id)
 
-    def _ended(self, account_id: int, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
+    def _ended(self, account_id: int) -> None:
         left = self._per_account.get(account_id, 1) - 1
         if left > 0:
             self._per_account[account_id] = left
         else:
             self._per_account.pop(account_id, None)
-        self._wake.set()
 
     async def drain(self) -> None:
         """Wait for the attempts the worker started (tests, shutdown)."""
-        while self._running:
-            await asyncio.gather(*list(self._running), return_exceptions=True)
+        await self._poller.drain()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_due_once(wait=False)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if is_unavailable(exc):
-                    log.warning("outbox worker: database unavailable")
-                else:
-                    log.exception("outbox worker pass failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+    async def _due_pass(self) -> None:
+        await self.run_due_once(wait=False)
 
     def start(self) -> None:
         """Start the worker; its first pass re-drives whatever an earlier process left pending."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name=f"outbox-{self.worker_id}")
+        self._poller.start(f"outbox-{self.worker_id}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for task in list(self._running):
-            task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await self._poller.stop()
