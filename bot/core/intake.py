@@ -5,8 +5,8 @@ The way of a write (a note, a status change, a message posted to a ticket), for 
 1. The transport turns the payload into a *draft* Invocation from the payload alone (no
    users.info, no PSA call, nothing slow) and calls `accept()`: one short transaction stores
    it, claimed by this process, within `deadline` seconds. Only then is the platform acked.
-   If the database cannot take it in time, `accept()` raises `IntakeUnavailable` and the
-   transport acks with `not_recorded()`: nothing was stored, the user gets their text back.
+   If the database cannot take it in time, `try_accept()` returns the refusal to ack with
+   (`not_recorded()`): nothing was stored, the user gets their text back.
 2. `process()` (in the transport's background worker) finishes the draft through the
    transport (`resolve`: display name, e-mail…), dispatches it, and hands the reply to the
    transport (`deliver`), then marks the row done. A database outage on the way is waited
@@ -56,8 +56,16 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 
+ALREADY_HANDLED = "This request was already handled; nothing was posted twice."
+ALREADY_SUBMITTED = "This was already submitted and is on its way; nothing is posted twice."
+
+
 class IntakeUnavailable(Exception):
-    """The write could not be stored in time: nothing was recorded."""
+    """The write could not be stored in time: nothing was recorded; `reply` says so."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.text)
+        self.reply = reply
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,13 @@ class Accepted:
     token: str
     fresh: bool
     finished: bool
+
+    @property
+    def repeat(self) -> Reply | None:
+        """What a repeat of an earlier request is told (None for a fresh one)."""
+        if self.fresh:
+            return None
+        return Reply.info(ALREADY_HANDLED if self.finished else ALREADY_SUBMITTED)
 
 
 @dataclass(frozen=True)
@@ -161,10 +176,16 @@ class Intake:
 
     # -- before the ack -----------------------------------------------------------------------
 
-    async def accept(
-        self, draft: Invocation, reply_to: dict[str, Any], user_text: str = ""
-    ) -> Accepted:
+    async def try_accept(self, draft: Invocation, reply_to: dict[str, Any]) -> Accepted | Reply:
+        """`accept()`, or the reply to ack with when nothing could be stored."""
+        try:
+            return await self.accept(draft, reply_to)
+        except IntakeUnavailable as refused:
+            return refused.reply
+
+    async def accept(self, draft: Invocation, reply_to: dict[str, Any]) -> Accepted:
         """Store the write, claimed by this process; `IntakeUnavailable` if it can't be."""
+        user_text = self.user_text(draft.action)
         record = {"invocation": to_record(draft), "user_text": user_text}
         item = NewIntake(
             platform=draft.platform.value,
@@ -184,7 +205,7 @@ class Intake:
                 draft.account_external_id,
                 type(exc).__name__,
             )
-            raise IntakeUnavailable() from exc
+            raise IntakeUnavailable(not_recorded(user_text)) from exc
         return Accepted(stored.id, token, stored.fresh, stored.finished)
 
     # -- after the ack ------------------------------------------------------------------------

@@ -33,12 +33,12 @@ class _State(enum.Enum):
 class _Entry:
     item: NewIntake
     token: str
-    done: asyncio.Future[Stored]
+    done: asyncio.Future[Recorded]
     state: _State = _State.WAITING
 
 
 @dataclass(frozen=True)
-class Stored:
+class Recorded:
     id: int
     fresh: bool  # False: the key was stored before (a repeat of the same request)
     finished: bool
@@ -56,7 +56,7 @@ class IntakeBatcher:
     _waiting: list[_Entry] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
 
-    async def submit(self, item: NewIntake, token: str, deadline: float) -> Stored:
+    async def submit(self, item: NewIntake, token: str, deadline: float) -> Recorded:
         """The stored row once committed; `GaveUp` if it could not start committing in time."""
         entry = _Entry(item, token, asyncio.get_running_loop().create_future())
         self._waiting.append(entry)
@@ -79,7 +79,7 @@ class IntakeBatcher:
                 await self._commit(batch)
 
     async def _commit(self, batch: list[_Entry]) -> None:
-        results: list[tuple[_Entry, Stored]] = []
+        results: list[tuple[_Entry, Recorded]] = []
         try:
             async with self.store.unit() as uow:
                 live = [e for e in batch if e.state is not _State.ABANDONED]
@@ -88,7 +88,7 @@ class IntakeBatcher:
                 stored = await uow.intake.record_many(
                     [(e.item, e.token) for e in live], self.clock(), self.lease
                 )
-                results = [(e, Stored(*s)) for e, s in zip(live, stored, strict=True)]
+                results = [(e, Recorded(*s)) for e, s in zip(live, stored, strict=True)]
                 # The point of no return: who is still waiting is committed, who gave up is not.
                 gave_up = [s.id for e, s in results if e.state is _State.ABANDONED and s.fresh]
                 results = [(e, s) for e, s in results if e.state is not _State.ABANDONED]

@@ -29,9 +29,7 @@ from bot.core.errors import reply_for
 from bot.core.intake import (
     Accepted,
     Intake,
-    IntakeUnavailable,
     Stored,
-    not_recorded,
 )
 from bot.core.invocation import (
     Action,
@@ -64,8 +62,6 @@ MAX_OPTIONS = 1024  # type-ahead answers kept (size-bounded as well as timed)
 ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
 OptionsKey = tuple[str, str, str, str, str]
 RESPONSE_URL_LIFETIME = 25 * 60.0  # seconds; Slack honours a response_url for 30 minutes
-ALREADY_HANDLED = "This request was already handled; nothing was posted twice."
-ALREADY_SUBMITTED = "This was already submitted and is on its way; nothing is posted twice."
 CONTRACT: type[ChatResponder[ReplyTarget]] = Responder  # checked by mypy: Slack answers so
 
 
@@ -185,13 +181,6 @@ class SlackTransport:
             idempotency_key=key,
         )
 
-    async def _store(self, draft: Invocation, reply_to: dict[str, Any]) -> Accepted | None:
-        """Store a write before the ack; None (and nothing stored) when the database can't."""
-        try:
-            return await self.intake.accept(draft, reply_to, self.intake.user_text(draft.action))
-        except IntakeUnavailable:
-            return None
-
     def _go(self, accepted: Accepted) -> None:
         if accepted.fresh:
             self.spawn(self.intake.process(accepted))
@@ -265,7 +254,7 @@ class SlackTransport:
         draft = self._draft(
             team_id, user_id, _text(body.get("user_name")), channel_id, None, Command(text), key
         )
-        accepted = await self._store(
+        accepted = await self.intake.try_accept(
             draft,
             {
                 "channel_id": channel_id,
@@ -273,11 +262,11 @@ class SlackTransport:
                 "trigger_id": _text(body.get("trigger_id")) or None,
             },
         )
-        if accepted is None:
-            await self._ack_reply(ack, not_recorded(self.intake.user_text(Command(text))))
+        if isinstance(accepted, Reply):
+            await self._ack_reply(ack, accepted)
             return
-        if not accepted.fresh and accepted.finished:
-            await self._ack_reply(ack, Reply.info(ALREADY_HANDLED))
+        if accepted.repeat is not None and accepted.finished:  # still at work: it answers
+            await self._ack_reply(ack, accepted.repeat)
             return
         await ack()
         self._go(accepted)
@@ -325,7 +314,7 @@ class SlackTransport:
             submission,
             key,
         )
-        accepted = await self._store(
+        accepted = await self.intake.try_accept(
             draft,
             {
                 "channel_id": meta.channel_id,
@@ -335,13 +324,11 @@ class SlackTransport:
                 "title": title,
             },
         )
-        if accepted is None:
-            reply = not_recorded(self.intake.user_text(submission))
-            await ack(response_action="update", view=blocks.result_view(title, reply))
+        if isinstance(accepted, Reply):  # nothing stored
+            await ack(response_action="update", view=blocks.result_view(title, accepted))
             return
-        if not accepted.fresh:
-            again = ALREADY_HANDLED if accepted.finished else ALREADY_SUBMITTED
-            await ack(response_action="update", view=blocks.result_view(title, Reply.info(again)))
+        if accepted.repeat is not None:
+            await ack(response_action="update", view=blocks.result_view(title, accepted.repeat))
             return
         await ack(response_action="update", view=working_view)
         self._go(accepted)
@@ -469,9 +456,9 @@ class SlackTransport:
             "response_url": _text(body.get("response_url")) or None,
             "trigger_id": _text(body.get("trigger_id")) or None,
         }
-        accepted = await self._store(draft, reply_to)
+        accepted = await self.intake.try_accept(draft, reply_to)
         await ack()
-        if accepted is None:  # a shortcut's ack carries no message: say it right after
+        if isinstance(accepted, Reply):  # a shortcut's ack carries no message: say it after
             target = await self._target(
                 team_id,
                 _text(user.get("id")),
@@ -479,7 +466,7 @@ class SlackTransport:
                 thread_ts=thread_ts,
                 response_url=reply_to["response_url"],
             )
-            self.spawn(self.responder.deliver(target, not_recorded(values["text"])))
+            self.spawn(self.responder.deliver(target, accepted))
             return
         self._go(accepted)
 
@@ -542,11 +529,11 @@ class SlackTransport:
             pressed,
             key,
         )
-        accepted = await self._store(draft, where)
+        accepted = await self.intake.try_accept(draft, where)
         await ack()
-        if accepted is None:
+        if isinstance(accepted, Reply):
             target = await self._target(team_id, _text(user.get("id")), **where)
-            self.spawn(self.responder.deliver(target, not_recorded("")))
+            self.spawn(self.responder.deliver(target, accepted))
             return
         self._go(accepted)
 

@@ -30,7 +30,7 @@ from microsoft_agents.hosting.core import TurnContext
 from bot.core.context import Progress
 from bot.core.errors import reply_for
 from bot.core.history import HistoryPlace
-from bot.core.intake import Accepted, IntakeUnavailable, Stored, not_recorded
+from bot.core.intake import Stored
 from bot.core.invocation import (
     Action,
     ButtonAction,
@@ -57,8 +57,6 @@ OPTIONS_BUDGET = 3.0
 SEARCH_TTL = 60.0
 FORM_TTL = 3600.0
 POST_TO_TICKET = "post_message"
-ALREADY_HANDLED = "This request was already handled; nothing was posted twice."
-ALREADY_SUBMITTED = "This was already submitted and is on its way; nothing is posted twice."
 POSTED_HERE = {"connect": "the result will be posted here."}
 OUTCOME_HERE = "the outcome will be posted here."
 WORKING_DEFAULT = working_text("", OUTCOME_HERE)
@@ -304,9 +302,9 @@ class TeamsTransport:
         if not self.dispatcher.is_write(action):
             self.spawn(self._run(env, action, where))
             return
-        accepted = await self._store(self._invocation(env, action), where)
-        if accepted is None:
-            self.spawn(self._post(Thread.of(where), not_recorded(self.intake.user_text(action))))
+        accepted = await self.intake.try_accept(self._invocation(env, action), where)
+        if isinstance(accepted, Reply):
+            self.spawn(self._post(Thread.of(where), accepted))
             return
         if accepted.fresh:
             self.spawn(self.intake.process(accepted))
@@ -328,12 +326,6 @@ class TeamsTransport:
         return self.responder.message_body(reply, origin)
 
     # -- durable writes -----------------------------------------------------------------------
-
-    async def _store(self, draft: Invocation, where: Json) -> Accepted | None:
-        try:
-            return await self.intake.accept(draft, where, self.intake.user_text(draft.action))
-        except IntakeUnavailable:
-            return None
 
     async def resolve(self, item: Stored) -> tuple[Invocation, Progress | None]:
         """IntakeTransport: the stored draft completed (e-mail, mentions), and progress."""
@@ -359,11 +351,11 @@ class TeamsTransport:
         """Store a write, start it, and wait a bounded time for its outcome (None: still
         working; its outcome is posted when it comes)."""
         where = env.reply_to() | {"reply_to": ""}
-        accepted = await self._store(self._invocation(env, submission, key), where)
-        if accepted is None:
-            return not_recorded(self.intake.user_text(submission))
-        if not accepted.fresh:
-            return Reply.info(ALREADY_HANDLED if accepted.finished else ALREADY_SUBMITTED)
+        accepted = await self.intake.try_accept(self._invocation(env, submission, key), where)
+        if isinstance(accepted, Reply):
+            return accepted
+        if accepted.repeat is not None:
+            return accepted.repeat
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Reply] = loop.create_future()
         self._waiting[accepted.id] = waiter

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,34 +32,6 @@ class NewIntake:
 class IntakeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def record(
-        self, item: NewIntake, now: datetime, owner: str, lease: timedelta
-    ) -> tuple[IntakeItem, bool]:
-        """(row, True) for a new row claimed by `owner`; (the first row, False) for a repeat."""
-        row = IntakeItem(
-            platform=item.platform,
-            account_external_id=item.account_external_id[:128],
-            idempotency_key=item.idempotency_key[:200],
-            invocation=item.invocation,
-            reply_to=item.reply_to,
-            state=IntakeState.PENDING.value,
-            attempts=1,
-            lease_owner=owner,
-            lease_until=now + lease,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        try:
-            async with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
-            first = await self.find(item.platform, item.account_external_id, item.idempotency_key)
-            if first is None:  # pragma: no cover - a unique violation names an existing row
-                raise
-            return first, False
-        return row, True
 
     async def record_many(
         self, items: list[tuple[NewIntake, str]], now: datetime, lease: timedelta
