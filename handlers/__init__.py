@@ -13,10 +13,12 @@ def root_router() -> Router:
         home,
         link,
         mapping,
+        new_ticket,
         note,
         owners,
         search,
         status,
+        time,
     )
 
     root = Router("root")
@@ -24,6 +26,8 @@ def root_router() -> Router:
         link.router,
         note.router,
         status.router,
+        time.router,
+        new_ticket.router,
         search.router,
         mapping.router,
         history.router,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 
 from bot.core.context import Request
 from bot.core.errors import BadArguments, reply_for
@@ -13,6 +14,7 @@ from bot.core.router import Router
 from handlers.link import link_form, link_from_form
 from handlers.posting import note_reply, post_through_ledger
 from handlers.status import change_status
+from handlers.time import time_fields, time_from_note_form
 from psa.types import NoteType
 from storage.errors import is_unavailable
 from storage.models import LedgerKind
@@ -95,6 +97,7 @@ def note_form(metadata: dict[str, str] | None = None) -> Form:
                 required=False,
                 source="statuses",
             ),
+            *time_fields(),
         ),
     )
 
@@ -159,7 +162,8 @@ async def note_open(request: Request) -> Reply:
 
 @router.form("note", writes=True)
 async def submit_note(request: Request) -> Reply:
-    """Post the note from the form, then change the status if one was picked."""
+    """Post the note from the form (with a time: as a time entry), then change the status if
+    one was picked."""
     assert isinstance(request.invocation.action, FormSubmission)
     values = request.invocation.action.values
     text = values.get("text") or ""
@@ -169,7 +173,10 @@ async def submit_note(request: Request) -> Reply:
         note_type = NoteType(values.get("note_type") or NoteType.INTERNAL.value)
     except ValueError:
         return Reply.show_form(note_form().with_errors({"note_type": "Pick a type."}, **values))
-    reply = await post_note(request, note_type, text)
+    logged = await time_from_note_form(request, values, note_type, text)
+    if isinstance(logged, Mapping):
+        return Reply.show_form(note_form().with_errors(logged, **values))
+    reply = logged or await post_note(request, note_type, text)
     status = (values.get("status") or "").strip()
     if status.isdigit() and reply.tone is Tone.SUCCESS:
         try:

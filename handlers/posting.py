@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core.context import Request
 from bot.core.reply import Button, Card, Fact, Reply
@@ -33,6 +34,7 @@ async def post_through_ledger(
     status_id: int | None = None,
     status_name: str | None = None,
     previous_status_id: int | None = None,
+    details: dict[str, Any] | None = None,
 ) -> Posted:
     services = request.services
     now = services.clock()
@@ -56,6 +58,7 @@ async def post_through_ledger(
                 status_id=status_id,
                 status_name=status_name,
                 previous_status_id=previous_status_id,
+                details=details,
             ),
             now,
             claim_for=services.outbox.claim,

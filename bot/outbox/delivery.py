@@ -45,7 +45,8 @@ from bot.core.pacing import idle
 from bot.core.poller import DuePoller
 from bot.metrics import Metrics
 from bot.outbox.announce import Announcer, ProviderLookup
-from bot.outbox.records import Outcome, compose_note, marker
+from bot.outbox.kinds import FOUND_BY_REF
+from bot.outbox.records import Outcome
 from psa.errors import (
     Conflict,
     ConnectionFailed,
@@ -56,7 +57,6 @@ from psa.errors import (
     ServerError,
 )
 from psa.provider import PSAProvider
-from psa.types import Member, NoteType
 from storage.base import utcnow
 from storage.crypto import CredentialDecryptError
 from storage.errors import is_unavailable
@@ -284,22 +284,19 @@ class Outbox:
                     )
             ticket = await provider.update_ticket_status(row.ticket_id, row.status_id)
             return str(ticket.status.id if ticket.status else row.status_id)
+        kind = FOUND_BY_REF(row.kind)
+        if kind is None:
+            raise UserError(f"psabot cannot send a {row.kind!r} row (made by a newer version?)")
         if row.attempts > 1:
             # An earlier attempt may have reached ConnectWise: look before posting again.
-            earlier = await provider.find_note_containing(row.ticket_id, marker(row.ref))
+            earlier = await kind.find(provider, row)
             if earlier is not None:
-                log.info("outbox found earlier note ledger_id=%s note_id=%s", row.id, earlier.id)
-                return str(earlier.id)
+                log.info("outbox found earlier %s ledger_id=%s id=%s", row.kind, row.id, earlier)
+                return earlier
             if self._clock() >= row.give_up_at:
                 raise _PastWindow()
         checked.nothing_earlier = True
-        member = None
-        if row.member_id is not None:
-            member = Member(id=row.member_id, identifier=row.member_identifier or "", name="")
-        note = await provider.post_note(
-            row.ticket_id, compose_note(row), NoteType(row.note_type or "internal"), member
-        )
-        return str(note.id)
+        return await kind.send(provider, row)
 
     def _delay(self, row: PostLedger, exc: Exception) -> float:
         delay = self._backoff(row.attempts)
@@ -319,7 +316,7 @@ class Outbox:
         next_at = now + timedelta(seconds=self._delay(row, exc))
         failure = describe(exc)
         kind = failure.kind
-        note = row.kind == LedgerKind.NOTE.value
+        note = FOUND_BY_REF(row.kind) is not None  # a POST, found again by its ref
         # The POST went out and we don't know what became of it: ConnectWise may still apply
         # it. The next look (and any new POST) waits until it certainly would have.
         unsure = (
@@ -402,7 +399,10 @@ class Outbox:
         async with self.store.unit() as uow:
             if failure is None:
                 assert object_id is not None
-                done = await uow.ledger.mark_posted(row.id, owner, object_id, now)
+                new_ticket = row.kind == LedgerKind.TICKET.value and object_id.isdigit()
+                done = await uow.ledger.mark_posted(
+                    row.id, owner, object_id, now, ticket_id=int(object_id) if new_ticket else None
+                )
             else:
                 # the kind and context word the failure when shown; the message is the fallback
                 done = await uow.ledger.mark_failed(
