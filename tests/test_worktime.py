@@ -222,3 +222,72 @@ async def test_company_typeahead_is_cached_and_bounded(
     assert answers[5].options == ()
     assert all(len(a.options) <= new_ticket.COMPANY_OPTIONS for a in answers)
     assert new_ticket._companies.maxsize == new_ticket.COMPANY_ACCOUNTS
+
+
+async def test_a_dropped_ticket_post_is_found_not_created_twice(
+    runtime: Runtime, cw_sandbox: SandboxServer
+) -> None:
+    chat = await linked_chat(runtime, cw_sandbox)
+    cw_sandbox.faults.script(["drop_after_write"], method="POST", path_contains="/service/tickets")
+    out = await chat.say("/ticket new Badge reader rejects every card")
+    assert "Created #" in out, out
+    assert len(created(cw_sandbox, "Badge reader rejects every card")) == 1
+    lookups = cw_sandbox.requests.matching("GET", "/service/tickets")
+    assert any("dateEntered" in r.query for r in lookups)  # looked before creating again
+
+
+async def test_help_lists_time_and_new(sqlite_runtime: Runtime) -> None:
+    out = await Chat(sqlite_runtime).say("/ticket help")
+    assert "/ticket time <45m|1h30m|1.5h> [--billable|--no-charge|--no-bill] <notes>" in out
+    assert "/ticket new [--company <id or identifier>] <summary>" in out
+
+
+# -- the sandbox refuses what ConnectWise would -------------------------------------------------
+
+
+async def test_sandbox_validates_time_entries_and_tickets(cw_sandbox: SandboxServer) -> None:
+    import base64
+
+    import aiohttp
+
+    creds = cw_sandbox.credentials
+    basic = f"{creds.company_id}+{creds.public_key}:{creds.private_key}".encode()
+    headers = {
+        "clientId": creds.client_id,
+        "Authorization": "Basic " + base64.b64encode(basic).decode(),
+    }
+    async with aiohttp.ClientSession(headers=headers) as http:
+
+        async def post(path: str, body: object) -> tuple[int, dict[str, object]]:
+            async with http.post(f"{cw_sandbox.api_url}/{path}", json=body) as resp:
+                return resp.status, await resp.json()
+
+        start = {"chargeToId": OPEN_TICKET_ID, "chargeToType": "ServiceTicket"}
+        status, body = await post(
+            "time/entries",
+            start | {"timeStart": "2026-12-01T08:00:00Z", "timeEnd": "2026-12-02T09:00:00Z"},
+        )
+        assert status == 400 and "between 0 and 24" in str(body)
+        status, body = await post("time/entries", start | {"timeEnd": "2026-12-01T08:00:00Z"})
+        assert status == 400 and "timeStart" in str(body)
+        status, body = await post(
+            "time/entries",
+            {"chargeToId": 1, "timeStart": "2026-12-01T08:00:00Z", "actualHours": 1},
+        )
+        assert status == 400 and "Ticket 1 was not found" in str(body)
+        status, body = await post(
+            "time/entries",
+            start
+            | {"timeStart": "2026-12-01T08:00:00Z", "actualHours": 1, "billableOption": "Maybe"},
+        )
+        assert status == 400 and "billableOption" in str(body)
+        status, body = await post("service/tickets", {"summary": "No company"})
+        assert status == 400 and "company" in str(body)
+        status, body = await post("service/tickets", {"summary": "x" * 101, "company": {"id": 1}})
+        assert status == 400 and "summary" in str(body)
+        async with http.get(
+            f"{cw_sandbox.api_url}/time/entries",
+            params={"conditions": f'chargeToId = {OPEN_TICKET_ID} and notes contains "x"'},
+        ) as resp:
+            assert resp.status == 200 and await resp.json() == []
+    assert cw_sandbox.state.time_entries == {}

@@ -4,7 +4,8 @@ A handler records a row as `pending` (storage/repositories/ledger.py) and calls 
 which claims it and posts it right away; the background worker re-drives rows that are due
 (retries after 429/5xx, rows left behind by a crashed or restarted process).
 
-Exactly once: every note ends with a footer carrying the row's `ref`. Before a note is posted a
+Exactly once: every note ends with a footer carrying the row's `ref` (and so do a time
+entry's notes and a new ticket's first note: bot/outbox/kinds.py). Before a note is posted a
 second time (any attempt after the first, i.e. whenever an earlier attempt may have reached
 ConnectWise: a timeout, a dropped connection, a process killed mid-request) the worker looks for
 that ref on the ticket and, if it is there, settles the row with that note instead of posting

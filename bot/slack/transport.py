@@ -473,9 +473,9 @@ class SlackTransport:
         self._go(accepted)
 
     async def _on_new_ticket_shortcut(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        """"New ticket" on a message: the new-ticket form, which writes nothing until submitted.
-        The ticket is linked to the message's thread (started at the message when it has
-        none), so the channel keeps its own link."""
+        """The "New ticket" message shortcut opens the new-ticket form (nothing is written
+        until it is submitted). The ticket is linked to the message's thread (started at the
+        message when it has none), so the channel keeps its own link."""
         await ack()
         message = _dict(body.get("message"))
         ts = _text(body.get("message_ts")) or _text(message.get("ts"))
