@@ -12,7 +12,7 @@ from bot.core.invocation import FormSubmission, humanize_mentions
 from bot.core.reply import FieldKind, Form, FormField, Option, Reply, Tone
 from bot.core.router import Router
 from handlers.link import link_form, link_from_form
-from handlers.posting import note_reply, post_through_ledger
+from handlers.posting import check_text, note_reply, post_through_ledger
 from handlers.status import change_status
 from handlers.time import time_fields, time_from_note_form
 from psa.types import NoteType
@@ -103,19 +103,7 @@ def note_form(metadata: dict[str, str] | None = None) -> Form:
 
 
 async def post_note(request: Request, note_type: NoteType, text: str) -> Reply:
-    if not text.strip():
-        raise BadArguments("There is nothing to post.", USAGE)
-    if "\x00" in text:
-        # PostgreSQL can't store it and SQLite would: refuse it the same way on both.
-        raise BadArguments(
-            "Your note contains a NUL character (\\0), which can't be stored; "
-            "remove it and post the note again.",
-            USAGE,
-        )
-    if len(text) > MAX_NOTE_LENGTH:
-        raise BadArguments(
-            f"That note is {len(text)} characters; the limit is {MAX_NOTE_LENGTH}.", USAGE
-        )
+    check_text(text, USAGE, limit=MAX_NOTE_LENGTH)
     link = await request.require_link()
     mapping = await request.require_mapping()
     provider = await request.provider()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.context import Request
+from bot.core.errors import BadArguments
 from bot.core.reply import Button, Card, Fact, Reply
 from bot.outbox import UNCONFIRMED, Outcome, preview
 from handlers.common import ticket_title
@@ -13,6 +14,21 @@ from psa.provider import PSAProvider
 from psa.types import NoteType
 from storage.models import LedgerKind, MemberMapping
 from storage.repositories import NewPost
+
+
+def check_text(text: str, usage: str, *, limit: int, what: str = "note") -> None:
+    """Refuse text that can't be sent: empty, with a NUL (PostgreSQL can't store it and SQLite
+    would: refused the same way on both), or over `limit` characters."""
+    if not text.strip():
+        raise BadArguments("There is nothing to post.", usage)
+    if "\x00" in text:
+        raise BadArguments(
+            f"Your {what} contains a NUL character (\\0), which can't be stored; "
+            f"remove it and send the {what} again.",
+            usage,
+        )
+    if len(text) > limit:
+        raise BadArguments(f"That {what} is {len(text)} characters; the limit is {limit}.", usage)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from bot.core.reply import Button, Card, Fact, FieldKind, FormField, Option, Rep
 from bot.core.router import Router
 from bot.outbox import UNCONFIRMED, preview
 from handlers.common import ticket_title
-from handlers.posting import Posted, post_through_ledger
+from handlers.posting import Posted, check_text, post_through_ledger
 from psa.types import BillableOption, NoteType
 from storage.models import LedgerKind
 
@@ -101,12 +101,7 @@ async def log_time(
     """Log `minutes` on the linked ticket with `text` as the entry's notes."""
     if not text.strip():
         raise BadArguments("Say what you did: the notes go on the time entry.", USAGE)
-    if "\x00" in text:
-        raise BadArguments("Your notes contain a NUL character (\\0); remove it.", USAGE)
-    if len(text) > MAX_NOTES_LENGTH:
-        raise BadArguments(
-            f"Those notes are {len(text)} characters; the limit is {MAX_NOTES_LENGTH}.", USAGE
-        )
+    check_text(text, USAGE, limit=MAX_NOTES_LENGTH, what="text")
     link = await request.require_link()
     mapping = await request.require_mapping()
     connection = (await request.snapshot()).connection
