@@ -265,15 +265,17 @@ async def new(request: Request) -> Reply:
     await request.require_connection()
     rest = request.args.strip()
     company: Company | None = None
-    if rest.lower().startswith("--company"):
-        _, _, after = rest.partition(" ")
-        name, _, rest = after.strip().partition(" ")
+    flag, _, after = rest.partition(" ")
+    if flag.lower() == "--company" or flag.lower().startswith("--company="):
+        name = flag.partition("=")[2]  # `--company=X` or `--company X`
+        if not name:
+            name, _, after = after.strip().partition(" ")
+        rest = after
         if not name:
             raise BadArguments("Name the company after `--company`.", USAGE)
         company = await company_named(request, name)
         rest = rest.strip()
-    elif rest.startswith("--"):
-        flag = rest.split()[0]
+    elif flag.startswith("--"):
         raise BadArguments(f"`{flag}` is not a flag of `new`; the flag is `--company`.", USAGE)
     await request.require_mapping()
     if not rest:

@@ -192,6 +192,9 @@ async def test_new_ticket_with_company_flag_and_form(
     assert ticket["board"]["name"] == "Escalations"  # type: ignore[index]
     [note] = cw_sandbox.state.notes_for(int(str(ticket["id"])))
     assert note["text"].startswith("Dead SSD?")
+    out = await chat.in_channel("lab").say("/ticket new --company=ContosoDental Door sensor")
+    assert "Created" in out and len(created(cw_sandbox, "Door sensor")) == 1
+    assert "not a flag of `new`" in await chat.say("/ticket new --board 3 Something")
     ambiguous = await chat.say("/ticket new --company zz-nobody Something")
     assert "No company matches `zz-nobody`" in ambiguous
 
