@@ -294,3 +294,26 @@ async def test_sandbox_validates_time_entries_and_tickets(cw_sandbox: SandboxSer
         ) as resp:
             assert resp.status == 200 and await resp.json() == []
     assert cw_sandbox.state.time_entries == {}
+
+
+async def test_an_account_with_more_companies_than_kept_is_searched_in_connectwise(
+    sqlite_runtime: Runtime, cw_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.core.invocation import Conversation, Invocation, OptionsQuery, Platform
+    from handlers import new_ticket
+
+    monkeypatch.setattr(new_ticket, "COMPANY_LIST", 2)
+    await connect_account(sqlite_runtime, cw_sandbox, workspace="big")
+    chat = Chat(sqlite_runtime, workspace="big")
+    invocation = Invocation(
+        platform=Platform.SHELL,
+        account_external_id="big",
+        user=chat.user,
+        conversation=Conversation("general"),
+        action=OptionsQuery("companies", "northwind"),
+        idempotency_key="opt-big",
+    )
+    reply = await sqlite_runtime.dispatcher.handle(invocation)
+    assert [o.label for o in reply.options] and all("Northwind" in o.label for o in reply.options)
+    searched = cw_sandbox.requests.matching("GET", "/company/companies")
+    assert any("northwind" in r.query.lower() for r in searched)  # asked ConnectWise
