@@ -16,6 +16,8 @@ The work, per round and per client, one request at a time (what pyconnectwise ca
   size of at least 100; ConnectWise's default of 25 would be refused as too much data), each
   record turned into the client's own type (pyconnectwise's pydantic `Ticket`, psabot's
   `parse_ticket`);
+* list (psabot's field list): the same with `fields=` the fields psabot's ticket searches ask
+  for (provider.TICKET_FIELDS), for both: less JSON to decode, so more of the client's own cost;
 * notes: NOTES internal notes posted to one ticket (psabot through `ConnectWiseProvider.post_note`,
   its real note path).
 Both clients are warmed first (imports, codebase look-up, one ticket read). psabot then keeps
@@ -50,7 +52,7 @@ import aiohttp
 from psa.connectwise.client import MAX_PAGES
 from psa.connectwise.hosts import HostPolicy
 from psa.connectwise.parse import parse_ticket
-from psa.connectwise.provider import ConnectWiseProvider
+from psa.connectwise.provider import TICKET_FIELDS, ConnectWiseProvider
 from psa.connectwise.sandbox import DEFAULT_COMPANY_ID, DEMO_CLIENT_ID, OPEN_TICKET_ID
 from psa.types import ConnectionSettings, NoteType
 
@@ -60,6 +62,7 @@ NOTE_TICKET = OPEN_TICKET_ID
 PUBLIC_KEY, PRIVATE_KEY = "sandbox-public", "sandbox-private"  # the sandbox's demo key
 START_TIMEOUT = 60.0
 SIDES = ("pyconnectwise", "psabot")
+LIST, LIST_FIELDS, NOTES = "list", "list (psabot's field list)", "notes"
 
 
 @dataclass(frozen=True)
@@ -171,8 +174,9 @@ class PeerClient:
         )
         self.client.service.tickets.id(NOTE_TICKET).get()
 
-    def list_tickets(self) -> int:
-        pages = self.client.service.tickets.paginated(1, PAGE_SIZE)
+    def list_tickets(self, fields: str | None = None) -> int:
+        params = {"fields": fields} if fields else None
+        pages = self.client.service.tickets.paginated(1, PAGE_SIZE, params)  # type: ignore[arg-type]
         return len(list(pages.all()))
 
     def post_notes(self, count: int, label: str) -> int:
@@ -204,9 +208,12 @@ class PsabotClient:
         await self.provider.client.base_url()
         await self.provider.get_ticket(NOTE_TICKET)
 
-    async def list_tickets(self) -> int:
+    async def list_tickets(self, fields: str | None = None) -> int:
         rows = await self.provider.client.get_all(
-            "service/tickets", page_size=PAGE_SIZE, operation="bench: list tickets"
+            "service/tickets",
+            {"fields": fields} if fields else None,
+            page_size=PAGE_SIZE,
+            operation="bench: list tickets",
         )
         return len([parse_ticket(r) for r in rows if isinstance(r, dict)])
 
@@ -287,40 +294,35 @@ def _summary(task: str, samples: dict[str, list[Sample]], expected: int) -> dict
 async def bench_peer(quick: bool) -> dict[str, Any]:
     """Both clients list every ticket and post notes to one ticket; see the module docstring."""
     plan = QUICK if quick else FULL
-    samples: dict[str, dict[str, list[Sample]]] = {
-        "list": {s: [] for s in SIDES},
-        "notes": {s: [] for s in SIDES},
-    }
     labels = {side: f"bench note from {side}" for side in SIDES}
+    expected = {LIST: plan.tickets, LIST_FIELDS: plan.tickets, NOTES: plan.notes}
+    samples: dict[str, dict[str, list[Sample]]] = {t: {s: [] for s in SIDES} for t in expected}
     async with sandbox_process(plan.tickets) as sandbox:
         ours = PsabotClient(sandbox)
         try:
             with _requests_trusting(sandbox.ca_bundle, "127.0.0.1"):
                 peer = await asyncio.to_thread(PeerClient, sandbox)
                 await ours.warm()
+                peer_work: dict[str, Callable[[], int]] = {
+                    LIST: peer.list_tickets,
+                    LIST_FIELDS: lambda: peer.list_tickets(TICKET_FIELDS),
+                    NOTES: lambda: peer.post_notes(plan.notes, labels["pyconnectwise"]),
+                }
+                our_work: dict[str, Callable[[], Awaitable[int]]] = {
+                    LIST: ours.list_tickets,
+                    LIST_FIELDS: lambda: ours.list_tickets(TICKET_FIELDS),
+                    NOTES: lambda: ours.post_notes(plan.notes, labels["psabot"]),
+                }
                 for _ in range(plan.rounds):
-                    samples["list"]["pyconnectwise"].append(
-                        await _sample(
-                            sandbox, asyncio.to_thread(_timed_blocking, peer.list_tickets)
+                    for task in expected:
+                        samples[task]["pyconnectwise"].append(
+                            await _sample(
+                                sandbox, asyncio.to_thread(_timed_blocking, peer_work[task])
+                            )
                         )
-                    )
-                    samples["list"]["psabot"].append(
-                        await _sample(sandbox, _timed(ours.list_tickets))
-                    )
-                    samples["notes"]["pyconnectwise"].append(
-                        await _sample(
-                            sandbox,
-                            asyncio.to_thread(
-                                _timed_blocking,
-                                lambda: peer.post_notes(plan.notes, labels["pyconnectwise"]),
-                            ),
+                        samples[task]["psabot"].append(
+                            await _sample(sandbox, _timed(our_work[task]))
                         )
-                    )
-                    samples["notes"]["psabot"].append(
-                        await _sample(
-                            sandbox, _timed(lambda: ours.post_notes(plan.notes, labels["psabot"]))
-                        )
-                    )
             on_ticket = {side: await ours.notes_labelled(labels[side]) for side in SIDES}
         finally:
             await ours.aclose()
@@ -332,10 +334,10 @@ async def bench_peer(quick: bool) -> dict[str, Any]:
         "psabot page cap (pages per listing)": MAX_PAGES,
         "transport": "https, sandbox's generated CA, sandbox in its own process",
     }
-    result.update(_summary("list", samples["list"], plan.tickets))
-    result.update(_summary("notes", samples["notes"], plan.notes))
+    for task, count in expected.items():
+        result.update(_summary(task, samples[task], count))
     for side in SIDES:
-        result[f"notes: {side} notes found on the ticket"] = on_ticket[side]
+        result[f"{NOTES}: {side} notes found on the ticket"] = on_ticket[side]
     return result
 
 
