@@ -20,7 +20,9 @@ The work, per round and per client, one request at a time (what pyconnectwise ca
   for (provider.TICKET_FIELDS), for both: less JSON to decode, so more of the client's own cost;
 * notes: NOTES internal notes posted to one ticket (psabot through `ConnectWiseProvider.post_note`,
   its real note path).
-Both clients are warmed first (imports, codebase look-up, one ticket read). psabot then keeps
+Both clients are warmed first (imports, codebase look-up, one ticket read), and what is loaded
+then is frozen out of garbage collection (`gc.freeze`: pyconnectwise's thousands of model
+classes would otherwise slow every collection, whichever client triggers it). psabot then keeps
 its TLS connection open; pyconnectwise has no session to keep (`requests.request` makes a new
 one, so a new TCP connection and TLS handshake, per call): that is how it ships.
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -262,6 +265,7 @@ async def _timed(work: Callable[[], Awaitable[int]]) -> tuple[float, float, int]
 
 async def _sample(sandbox: Sandbox, measure: Awaitable[tuple[float, float, int]]) -> Sample:
     await sandbox.clear_log()
+    gc.collect()  # the previous sample's garbage is not this one's cost
     wall, cpu, count = await measure
     return Sample(wall, cpu, count, len(await sandbox.log()))
 
@@ -303,6 +307,10 @@ async def bench_peer(quick: bool) -> dict[str, Any]:
             with _requests_trusting(sandbox.ca_bundle, "127.0.0.1"):
                 peer = await asyncio.to_thread(PeerClient, sandbox)
                 await ours.warm()
+                # pyconnectwise's thousands of model classes would make every garbage
+                # collection in this process (either client's) slower: keep them out of it
+                gc.collect()
+                gc.freeze()
                 peer_work: dict[str, Callable[[], int]] = {
                     LIST: peer.list_tickets,
                     LIST_FIELDS: lambda: peer.list_tickets(TICKET_FIELDS),
