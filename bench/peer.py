@@ -333,6 +333,7 @@ async def bench_peer(quick: bool) -> dict[str, Any]:
                         )
             on_ticket = {side: await ours.notes_labelled(labels[side]) for side in SIDES}
         finally:
+            gc.unfreeze()  # the caller's process (bench.run) collects as before
             await ours.aclose()
     result: dict[str, Any] = {
         "tickets in the sandbox": plan.tickets,
