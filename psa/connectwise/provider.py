@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote as urlquote
 
@@ -73,8 +74,11 @@ class ConnectWiseProvider:
         cache: TTLCache | None = None,
         timeout: float = 15.0,
         retry: RetryPolicy | None = None,
+        ca_bundle: str | Path | None = None,
     ) -> None:
-        self.client = ConnectWiseClient(settings, hosts, timeout=timeout, retry=retry)
+        self.client = ConnectWiseClient(
+            settings, hosts, timeout=timeout, retry=retry, ca_bundle=ca_bundle
+        )
         self.cache = cache or TTLCache()
         # Type-ahead keys are as many as users type: their own cache, so a burst of searches
         # cannot push boards, members and statuses out of `cache`.
