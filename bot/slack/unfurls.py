@@ -82,7 +82,8 @@ class SlackUnfurls:
             if isinstance(link, dict) and 0 < len(_text(link.get("url"))) <= MAX_URL
         ]
         links = list(dict.fromkeys(links))[:MAX_LINKS]
-        if not (team_id and user_id and channel and links and (ts or (unfurl_id and source))):
+        message = (ts and source != "composer") or (unfurl_id and source)
+        if not (team_id and user_id and channel and links and message):
             log.info("link_shared ignored: not the shape Slack sends")
             return
         if not self._first_time("link", team_id, channel, ts or unfurl_id):
@@ -112,10 +113,11 @@ class SlackUnfurls:
             entities.append(task_entity(card, url))
         if not unfurls:
             return
-        target: dict[str, Any] = (
+        source = _text(event.get("source"))
+        target: dict[str, Any] = (  # a link still in the composer has no message yet
             {"channel": where.channel_id, "ts": ts}
-            if ts
-            else {"unfurl_id": _text(event.get("unfurl_id")), "source": _text(event.get("source"))}
+            if ts and source != "composer"
+            else {"unfurl_id": _text(event.get("unfurl_id")), "source": source}
         )
         client = await self.transport.client_for(team_id)
         try:

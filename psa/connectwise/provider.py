@@ -318,6 +318,4 @@ class ConnectWiseProvider:
     def ticket_id_in_url(self, url: str) -> int | None:
         """The ticket a pasted web-UI link names, when it is this connection's site and
         company (psa/connectwise/links.py); None for anything else."""
-        return ticket_id_in_url(
-            url, self.client.site.web_host(), self.client.settings.company_id
-        )
+        return ticket_id_in_url(url, self.client.site.web_host(), self.client.settings.company_id)
