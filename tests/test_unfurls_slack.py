@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures arrive as parameters named like the imported fixtures)
 """Slack unfurls end to end: signed `link_shared` and `message` events to the real app, the
 fake Slack Web API recording `chat.unfurl` and `conversations.info`, the ConnectWise sandbox."""
 
@@ -5,42 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-from fake_slack import Call, FakeSlack, hook_text
-from test_slack_e2e import ADMIN, TECH, Bot, connect, link_and_map, running_bot
+from fake_slack import Call, hook_text
+from test_slack_e2e import (  # noqa: F401  (bot and fake: the fixtures, shared)
+    ADMIN,
+    TECH,
+    Bot,
+    bot,
+    connect,
+    fake,
+    link_and_map,
+)
 
 from bot.core.context import provider_for_account
-from psa.connectwise.sandbox import CLOSED_TICKET_ID, OPEN_TICKET_ID, SandboxServer
+from psa.connectwise.sandbox import CLOSED_TICKET_ID, OPEN_TICKET_ID
 
 INTERNAL_NOTE = "Fuser error 50.2"  # OPEN_TICKET_ID's internal note in the sandbox
 DISCUSSION = "HP LaserJet M404"  # and its customer-visible discussion note
 PAGE = "services/system_io/Service/fv_sr100_request.rails"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    slack = FakeSlack()
-    slack.add_user(ADMIN, "Alice Admin", email="alice@example.com", admin=True)
-    slack.add_user(TECH, "Jane Doe", email="jane.doe@example.com")
-    await slack.start()
-    try:
-        yield slack
-    finally:
-        await slack.stop()
-
-
-@pytest.fixture
-async def bot(
-    sqlite_url: str, encryption_key: str, tmp_path: Path, cw_sandbox: SandboxServer, fake: FakeSlack
-) -> AsyncIterator[Bot]:
-    async with running_bot(sqlite_url, encryption_key, tmp_path, cw_sandbox, fake) as started:
-        yield started
-    assert cw_sandbox.credentials.private_key not in fake.everything_sent()
 
 
 async def ticket_url(bot: Bot, ticket_id: int) -> str:
@@ -180,6 +165,9 @@ async def test_slack_connect_channel_refuses_until_an_owner_allows_it(bot: Bot) 
     await bot.slack.event(link_shared([url], channel="CSHARED", ts="1.5"))
     await settle(bot)
     assert [c["ts"] for c in bot.fake.api("chat.unfurl")] == ["1.3"]
+    # Slack was asked about each channel once: the answer is cached (5 minutes)
+    asked = [c["channel"] for c in bot.fake.api("conversations.info")]
+    assert sorted(asked) == ["COTHER", "CSHARED"]
 
 
 async def test_slack_api_failure_counts_as_shared(bot: Bot) -> None:

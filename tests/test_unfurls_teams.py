@@ -1,52 +1,32 @@
+# ruff: noqa: F811  (pytest fixtures arrive as parameters named like the imported fixtures)
 """Teams unfurls end to end: `composeExtension/queryLink` invokes posted to /api/messages, the
 answer read from the HTTP response, the ConnectWise sandbox behind it."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from fake_connector import TENANT, FakeConnector, Person, TeamsSender
-from test_teams_e2e import CHANNEL, OWNER, TECH, Bot, bot_settings, command, connect, serving
+from fake_connector import TENANT, Person
+from test_teams_e2e import (  # noqa: F401  (bot and fake: the fixtures, shared)
+    CHANNEL,
+    OWNER,
+    TECH,
+    Bot,
+    bot,
+    command,
+    connect,
+    fake,
+)
 
-from bot import teams
-from bot.app import RUNTIME
 from bot.core.context import provider_for_account
 from bot.teams.sharing import TeamsSharingProbe, external
-from psa.connectwise.sandbox import CLOSED_TICKET_ID, OPEN_TICKET_ID, SandboxServer
+from psa.connectwise.sandbox import CLOSED_TICKET_ID, OPEN_TICKET_ID
 
 INTERNAL_NOTE = "Fuser error 50.2"
 DISCUSSION = "HP LaserJet M404"
 SHARED = "19:shared0123456789abcdef@thread.tacv2"
 FOREIGN_TENANT = "7e57c0de-0000-4000-8000-000000000042"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeConnector]:
-    connector = FakeConnector()
-    for person in (OWNER, TECH):
-        connector.add_person(person)
-    await connector.start()
-    try:
-        yield connector
-    finally:
-        await connector.stop()
-
-
-@pytest.fixture
-async def bot(
-    sqlite_url: str,
-    encryption_key: str,
-    tmp_path: Path,
-    cw_sandbox: SandboxServer,
-    fake: FakeConnector,
-) -> AsyncIterator[Bot]:
-    settings = bot_settings(sqlite_url, encryption_key, tmp_path, cw_sandbox)
-    async with serving(settings, teams.TeamsOptions(invoke_budget=5.0)) as (url, app):
-        yield Bot(url, app[RUNTIME], TeamsSender(url, fake), fake, cw_sandbox)
 
 
 def shared_channel(conversation: str = SHARED) -> dict[str, Any]:
