@@ -15,6 +15,7 @@ note) or no card at all, which the transport shows as nothing. No card when:
 
 from __future__ import annotations
 
+from bot.core import sharing
 from bot.core.context import Request
 from bot.core.errors import BadArguments
 from bot.core.reply import Button, Card, Fact, Reply, Visibility
@@ -47,11 +48,11 @@ def unfurl_card(ticket: Ticket, url: str) -> Card:
 
 async def shared_externally(request: Request) -> bool:
     """Whether people of another organisation read this channel (True when unknown)."""
-    probe = request.services.sharing.get(request.invocation.platform.value)
-    if probe is None:
-        return True
-    return await probe.shared_externally(
-        request.invocation.account_external_id, request.conversation.channel_id
+    return await sharing.shared_externally(
+        request.services.sharing,
+        request.invocation.platform.value,
+        request.invocation.account_external_id,
+        request.conversation.channel_id,
     )
 
 
