@@ -91,6 +91,11 @@ class PSAProvider(Protocol):
         """The ticket's page in the PSA's web UI (for "Open in ConnectWise" links)."""
         ...
 
+    def ticket_id_in_url(self, url: str) -> int | None:
+        """The ticket a link to this connection's own web UI names, or None (another site,
+        another company, not a ticket page): what a link unfurl may look up."""
+        ...
+
     async def aclose(self) -> None:
         """Release the HTTP session."""
         ...

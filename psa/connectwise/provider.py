@@ -11,6 +11,7 @@ from psa.cache import TTLCache
 from psa.connectwise import conditions as cw
 from psa.connectwise.client import ConnectWiseClient, RetryPolicy
 from psa.connectwise.hosts import ON_PREM_CODEBASE, HostPolicy
+from psa.connectwise.links import ticket_id_in_url
 from psa.connectwise.parse import (
     note_flags,
     parse_board,
@@ -317,3 +318,8 @@ class ConnectWiseProvider:
             f"{site.origin}/{codebase}services/system_io/Service/fv_sr100_request.rails"
             f"?service_recid={int(ticket_id)}&companyName={company}"
         )
+
+    def ticket_id_in_url(self, url: str) -> int | None:
+        """The ticket a pasted web-UI link names, when it is this connection's site and
+        company (psa/connectwise/links.py); None for anything else."""
+        return ticket_id_in_url(url, self.client.site.web_host(), self.client.settings.company_id)
