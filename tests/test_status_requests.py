@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from fake_slack import FakeSlack, Hook, hook_text
-from test_slack_e2e import ADMIN, TECH, Bot, connect, link_and_map, running_bot
+from test_slack_e2e import TECH, Bot, connect, link_and_map, running_bot
+from test_slack_e2e import fake as fake  # the fake Slack Web API, a fixture
 
 from psa.connectwise.sandbox import OPEN_TICKET_ID, SandboxServer
 from storage import migrate
@@ -25,18 +26,6 @@ TICKET = f"service/tickets/{OPEN_TICKET_ID}"
 SERVICE_DESK_STATUSES = "service/boards/1/statuses"
 ESCALATIONS_STATUSES = "service/boards/3/statuses"
 READ_AND_PATCH = [f"GET {TICKET}", f"PATCH {TICKET}"]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    slack = FakeSlack()
-    slack.add_user(ADMIN, "Alice Admin", email="alice@example.com", admin=True)
-    slack.add_user(TECH, "Jane Doe", email="jane.doe@example.com")
-    await slack.start()
-    try:
-        yield slack
-    finally:
-        await slack.stop()
 
 
 @pytest.fixture
@@ -91,7 +80,7 @@ async def open_picker(bot: Bot) -> dict[str, Any]:
     return view
 
 
-async def pick(bot: Bot, view: dict[str, Any], typed: str, name: str) -> None:
+async def choose(bot: Bot, view: dict[str, Any], typed: str, name: str) -> None:
     """Type into the picker, choose `name` among its options and submit the modal."""
     _, body, _ = await bot.slack.suggest(view, "status", typed, user=TECH)
     options = json.loads(body)["options"]
@@ -102,6 +91,11 @@ async def pick(bot: Bot, view: dict[str, Any], typed: str, name: str) -> None:
         user=TECH,
         view_id=f"V-status-{len(bot.fake.api('views.open'))}",  # one modal, one submission
     )
+
+
+async def pick(bot: Bot, view: dict[str, Any], typed: str, name: str) -> None:
+    """Choose `name` in the picker and wait for the modal to say it is set."""
+    await choose(bot, view, typed, name)
     await bot.fake.wait_call(
         "views.update", lambda c: f"now *{name}*" in json.dumps(c["view"], ensure_ascii=False)
     )
@@ -178,15 +172,16 @@ async def test_retry_never_undoes_a_status_set_in_connectwise_meanwhile(bot: Bot
     taken(bot.sandbox)
     # ConnectWise holds the PATCH without applying it, then drops the connection; meanwhile
     # someone moves the ticket to Assigned in ConnectWise.
-    bot.sandbox.faults.configure(hang_seconds=1.0)
+    bot.sandbox.faults.configure(hang_seconds=2.0)
     bot.sandbox.faults.script(["timeout"], method="PATCH")
     answer = asyncio.create_task(
         say_status(bot, "waiting", lambda t: "NOT changed to Waiting on Customer" in t)
     )
-    for _ in range(200):
+    for _ in range(1000):  # the PATCH is held for a second once it arrives
         if bot.sandbox.requests.matching("PATCH"):
             break
         await asyncio.sleep(0.01)
+    assert bot.sandbox.requests.matching("PATCH"), "the PATCH never reached the sandbox"
     bot.sandbox.state.patch_ticket(
         OPEN_TICKET_ID, [{"op": "replace", "path": "status", "value": {"id": 2}}], "someone"
     )
@@ -226,14 +221,7 @@ async def test_old_links_and_moved_tickets_cost_one_read_once(bot: Bot) -> None:
     assert await set_link_board(3) == 1  # kept by the read just before
     assert await options("engineering") == ["Engineering Review"]
     assert taken(bot.sandbox) == [f"GET {ESCALATIONS_STATUSES}"]
-    _, body, _ = await bot.slack.suggest(view, "status", "engineering", user=TECH)
-    value = json.loads(body)["options"][0]["value"]
-    await bot.slack.submit(
-        view,
-        {"status": {"type": "external_select", "selected_option": {"value": value}}},
-        user=TECH,
-        view_id="V-status",
-    )
+    await choose(bot, view, "engineering", "Engineering Review")
     await bot.fake.wait_call(
         "views.update", lambda c: "not on Service Desk any more" in json.dumps(c["view"])
     )
