@@ -51,8 +51,15 @@ class PSAProvider(Protocol):
         """The note on the ticket whose text contains `marker`, if any (exact recovery check)."""
         ...
 
-    async def update_ticket_status(self, ticket_id: int, status_id: int) -> Ticket:
-        """Move the ticket to a status of its own board; `ValidationFailed` otherwise."""
+    async def update_ticket_status(
+        self, ticket_id: int, status_id: int, *, current: Ticket | None = None
+    ) -> Ticket:
+        """Move the ticket to a status of its own board; `ValidationFailed` otherwise.
+
+        `current` is the ticket as the caller has just read it: its board is checked without
+        reading the ticket again. The change is sent once, never repeated blindly: whoever
+        retries it reads the ticket first, so a change made in the PSA meanwhile stands.
+        """
         ...
 
     async def get_ticket_statuses(self, board_id: int) -> list[Status]:

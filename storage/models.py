@@ -94,6 +94,9 @@ class TicketLink(Base):
     thread_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     ticket_id: Mapped[int] = mapped_column(Integer)
     ticket_summary: Mapped[str] = mapped_column(String(200), default="")
+    # The ticket's board when it was last read (None for links made before it was kept): the
+    # status picker lists this board's cached statuses without reading the ticket.
+    board_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     linked_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -150,8 +150,13 @@ class ConnectWiseProvider:
         )
         return [parse_ticket(r) for r in rows if isinstance(r, dict)]
 
-    async def update_ticket_status(self, ticket_id: int, status_id: int) -> Ticket:
-        ticket = await self.get_ticket(ticket_id)
+    async def update_ticket_status(
+        self, ticket_id: int, status_id: int, *, current: Ticket | None = None
+    ) -> Ticket:
+        if current is not None and current.id == ticket_id:
+            ticket = current
+        else:
+            ticket = await self.get_ticket(ticket_id)
         board_id = ticket.board.id if ticket.board else 0
         statuses = await self.get_ticket_statuses(board_id)
         if not any(s.id == status_id for s in statuses):
@@ -167,7 +172,9 @@ class ConnectWiseProvider:
                 "PATCH",
                 f"service/tickets/{int(ticket_id)}",
                 json=[{"op": "replace", "path": "status", "value": {"id": int(status_id)}}],
-                idempotent=True,  # setting the same status twice is harmless
+                # Not repeated here: a repeat sent after someone changed the status meanwhile
+                # would undo their change. The outbox retries, reading the ticket first.
+                idempotent=False,
                 operation="change status",
                 ticket_id=ticket_id,
             )
