@@ -19,6 +19,7 @@ def root_router() -> Router:
         search,
         status,
         time,
+        unfurl,
     )
 
     root = Router("root")
@@ -32,6 +33,7 @@ def root_router() -> Router:
         connect.router,
         owners.router,
         home.router,
+        unfurl.router,
         # after the rest: Teams' command menu keeps the first twelve (bot/teams_package)
         time.router,
         new_ticket.router,
