@@ -26,6 +26,8 @@ class LedgerState(enum.StrEnum):
 class LedgerKind(enum.StrEnum):
     NOTE = "note"
     STATUS = "status"
+    TIME = "time"  # a time entry on the ticket (`details`: minutes, billing, work type/role)
+    TICKET = "ticket"  # a new ticket (`details`: summary, company, board, priority)
 
 
 class Account(Base):
@@ -76,6 +78,9 @@ class PsaConnection(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     last_validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_validation_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # defaults for time entries from chat; None lets ConnectWise use the member's own defaults
+    work_type_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    work_role_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class TicketLink(Base):
@@ -121,7 +126,8 @@ class MemberMapping(Base):
 
 
 class PostLedger(Base):
-    """Every note and status change sent from chat to the PSA, and what became of it."""
+    """Every note, status change, time entry and new ticket sent from chat to the PSA, and what
+    became of it."""
 
     __tablename__ = "post_ledger"
     __table_args__ = (
@@ -148,6 +154,8 @@ class PostLedger(Base):
     status_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     previous_status_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # what a time entry or a new ticket needs beyond `body` (see LedgerKind); None for the rest
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     state: Mapped[str] = mapped_column(String(16), default=LedgerState.PENDING.value)
     psa_object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

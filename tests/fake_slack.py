@@ -478,10 +478,11 @@ class SlackSender:
         channel: str = "C1",
         thread_ts: str | None = None,
         trigger: str | None = None,
+        callback_id: str = "post_to_ticket",
     ) -> tuple[int, str, float]:
         payload = load("message_action.json")
         self._team(payload, user)
-        payload["callback_id"] = "post_to_ticket"
+        payload["callback_id"] = callback_id
         payload["channel"] = {"id": channel, "name": "general"}
         payload["trigger_id"] = trigger or self.trigger()
         payload["response_url"] = self.fake.hook_url("sc")

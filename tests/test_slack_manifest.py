@@ -231,7 +231,7 @@ def contract_problems(m: Manifest) -> list[str]:
     if commands != ["/ticket"]:
         problems.append(f"slash commands are {commands}, not ['/ticket']")
     message_shortcuts = [s for s in features.get("shortcuts", []) if s["type"] == "message"]
-    if [s["callback_id"] for s in message_shortcuts] != ["post_to_ticket"]:
+    if [s["callback_id"] for s in message_shortcuts] != ["post_to_ticket", "new_ticket"]:
         problems.append(f"message shortcuts are {message_shortcuts}")
 
     request_urls = {
@@ -284,9 +284,10 @@ def test_contract_details(manifest: Manifest) -> None:
     assert command["command"] == "/ticket"
     assert command["should_escape"] is True  # mentions must arrive as <@U…|name>
     assert "note" in command["usage_hint"] and "link" in command["usage_hint"]
-    (shortcut,) = manifest["features"]["shortcuts"]
+    shortcut, new_ticket = manifest["features"]["shortcuts"]
     assert (shortcut["type"], shortcut["callback_id"]) == ("message", "post_to_ticket")
     assert shortcut["name"] == "Post to ticket"
+    assert (new_ticket["type"], new_ticket["callback_id"]) == ("message", "new_ticket")
     assert manifest["display_information"]["name"] == "psabot"
     assert manifest["features"]["bot_user"] == {"display_name": "psabot", "always_online": True}
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is False

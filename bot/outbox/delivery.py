@@ -4,7 +4,8 @@ A handler records a row as `pending` (storage/repositories/ledger.py) and calls 
 which claims it and posts it right away; the background worker re-drives rows that are due
 (retries after 429/5xx, rows left behind by a crashed or restarted process).
 
-Exactly once: every note ends with a footer carrying the row's `ref`. Before a note is posted a
+Exactly once: every note ends with a footer carrying the row's `ref` (and so do a time
+entry's notes and a new ticket's first note: bot/outbox/kinds.py). Before a note is posted a
 second time (any attempt after the first, i.e. whenever an earlier attempt may have reached
 ConnectWise: a timeout, a dropped connection, a process killed mid-request) the worker looks for
 that ref on the ticket and, if it is there, settles the row with that note instead of posting
@@ -48,7 +49,8 @@ from bot.core.pacing import idle
 from bot.core.poller import DuePoller
 from bot.metrics import Metrics
 from bot.outbox.announce import Announcer, ProviderLookup
-from bot.outbox.records import Outcome, compose_note, marker
+from bot.outbox.kinds import FOUND_BY_REF
+from bot.outbox.records import Outcome
 from psa.errors import (
     Conflict,
     ConnectionFailed,
@@ -59,7 +61,7 @@ from psa.errors import (
     ServerError,
 )
 from psa.provider import PSAProvider
-from psa.types import Member, NoteType, Ticket
+from psa.types import Ticket
 from storage.base import utcnow
 from storage.crypto import CredentialDecryptError
 from storage.errors import is_unavailable
@@ -248,7 +250,7 @@ class Outbox:
                 if row.kind == LedgerKind.STATUS.value:
                     object_id = await self._send_status(provider, row, ticket)
                 else:
-                    object_id = await self._send_note(provider, row, checked)
+                    object_id = await self._send_created(provider, row, checked)
             except PSAError as exc:
                 return await self._after_failure(row, provider, exc, checked)
             except _PastWindow:
@@ -298,23 +300,21 @@ class Outbox:
         changed = await provider.update_ticket_status(row.ticket_id, row.status_id, current=ticket)
         return str(changed.status.id if changed.status else row.status_id)
 
-    async def _send_note(self, provider: PSAProvider, row: PostLedger, checked: _Checked) -> str:
+    async def _send_created(self, provider: PSAProvider, row: PostLedger, checked: _Checked) -> str:
+        """A note, time entry or new ticket: looked for by its ref before it is sent again."""
+        kind = FOUND_BY_REF(row.kind)
+        if kind is None:
+            raise UserError(f"psabot cannot send a {row.kind!r} row (made by a newer version?)")
         if row.attempts > 1:
             # An earlier attempt may have reached ConnectWise: look before posting again.
-            earlier = await provider.find_note_containing(row.ticket_id, marker(row.ref))
+            earlier = await kind.find(provider, row)
             if earlier is not None:
-                log.info("outbox found earlier note ledger_id=%s note_id=%s", row.id, earlier.id)
-                return str(earlier.id)
+                log.info("outbox found earlier %s ledger_id=%s id=%s", row.kind, row.id, earlier)
+                return earlier
             if self._clock() >= row.give_up_at:
                 raise _PastWindow()
         checked.nothing_earlier = True
-        member = None
-        if row.member_id is not None:
-            member = Member(id=row.member_id, identifier=row.member_identifier or "", name="")
-        note = await provider.post_note(
-            row.ticket_id, compose_note(row), NoteType(row.note_type or "internal"), member
-        )
-        return str(note.id)
+        return await kind.send(provider, row)
 
     def _delay(self, row: PostLedger, exc: Exception) -> float:
         delay = self._backoff(row.attempts)
@@ -334,7 +334,7 @@ class Outbox:
         next_at = now + timedelta(seconds=self._delay(row, exc))
         failure = describe(exc)
         kind = failure.kind
-        note = row.kind == LedgerKind.NOTE.value
+        note = FOUND_BY_REF(row.kind) is not None  # a POST, found again by its ref
         # The POST went out and we don't know what became of it: ConnectWise may still apply
         # it. The next look (and any new POST) waits until it certainly would have.
         unsure = (
@@ -417,7 +417,10 @@ class Outbox:
         async with self.store.unit() as uow:
             if failure is None:
                 assert object_id is not None
-                done = await uow.ledger.mark_posted(row.id, owner, object_id, now)
+                new_ticket = row.kind == LedgerKind.TICKET.value and object_id.isdigit()
+                done = await uow.ledger.mark_posted(
+                    row.id, owner, object_id, now, ticket_id=int(object_id) if new_ticket else None
+                )
             else:
                 # the kind and context word the failure when shown; the message is the fallback
                 done = await uow.ledger.mark_failed(

@@ -23,6 +23,7 @@ BOT_SCOPES = ("personal", "team", "groupChat")
 SEARCH_COMMAND_ID = "searchTickets"
 SEARCH_PARAMETER = "query"
 POST_TO_TICKET_COMMAND_ID = "postToTicket"
+NEW_TICKET_COMMAND_ID = "newTicket"  # bot/teams/transport.py opens the new-ticket form for it
 
 # Link unfurling (composeExtension/queryLink) for these domains: the ConnectWise cloud's web
 # hosts; an on-premises server is added with --unfurl-domain.
@@ -217,6 +218,14 @@ def build_manifest(options: PackageOptions, commands: Iterable[CommandSpec]) -> 
                         "type": "action",
                         "title": "Post to ticket",
                         "description": "Post this message as a note to the linked ticket",
+                        "context": ["message"],
+                        "fetchTask": True,
+                    },
+                    {
+                        "id": NEW_TICKET_COMMAND_ID,
+                        "type": "action",
+                        "title": "New ticket",
+                        "description": "Create a ConnectWise ticket from this message",
                         "context": ["message"],
                         "fetchTask": True,
                     },

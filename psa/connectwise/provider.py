@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote as urlquote
 
 from psa.cache import TTLCache
 from psa.connectwise import conditions as cw
+from psa.connectwise import work
 from psa.connectwise.client import ConnectWiseClient, RetryPolicy
 from psa.connectwise.hosts import ON_PREM_CODEBASE, HostPolicy
 from psa.connectwise.links import ticket_id_in_url
@@ -30,12 +32,16 @@ from psa.types import (
     ConnectionCheck,
     ConnectionSettings,
     Member,
+    NewTicket,
+    NewTimeEntry,
     Note,
     NoteType,
+    Priority,
     SearchQuery,
     Status,
     Ticket,
     TicketState,
+    TimeEntry,
 )
 
 log = logging.getLogger(__name__)
@@ -251,6 +257,33 @@ class ConnectWiseProvider:
             if isinstance(row, dict) and marker in str(row.get("text", "")):
                 return parse_note(row, ticket_id)
         return None
+
+    # -- time entries and new tickets (psa/connectwise/work.py) -------------------------------
+
+    async def post_time_entry(self, entry: NewTimeEntry) -> TimeEntry:
+        try:
+            return await work.post_time_entry(self.client, entry)
+        except ValidationFailed as exc:
+            if any(e.field == "member" for e in exc.field_errors):
+                self.cache.invalidate("members")
+            raise
+
+    async def find_time_entry_containing(self, ticket_id: int, marker: str) -> TimeEntry | None:
+        return await work.find_time_entry_containing(self.client, ticket_id, marker)
+
+    async def create_ticket(self, ticket: NewTicket) -> Ticket:
+        return await work.create_ticket(self.client, ticket)
+
+    async def find_new_ticket(
+        self, company_id: int, summary: str, since: datetime, marker: str
+    ) -> Ticket | None:
+        for ticket in await work.new_ticket_candidates(self.client, company_id, summary, since):
+            if await self.find_note_containing(ticket.id, marker) is not None:
+                return ticket
+        return None
+
+    async def list_priorities(self) -> list[Priority]:
+        return await self.cache.get_or_load("priorities", lambda: work.list_priorities(self.client))
 
     # -- reference data -----------------------------------------------------------------------
 
