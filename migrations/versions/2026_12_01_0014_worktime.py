@@ -1,7 +1,7 @@
 """time entries and new tickets from chat: post_ledger.details, time-entry defaults
 
 Revision ID: 0014_worktime
-Revises: 0015_unfurl
+Revises: 0013_unfurl
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_worktime"
-down_revision = "0015_unfurl"
+down_revision = "0013_unfurl"
 branch_labels = None
 depends_on = None
 

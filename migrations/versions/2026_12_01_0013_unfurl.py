@@ -1,7 +1,7 @@
 """unfurl_settings: per channel, whether an owner allows ticket unfurls in a shared channel
 
-Revision ID: 0015_unfurl
-Revises: 0011_ledger_error_context
+Revision ID: 0013_unfurl
+Revises: 0012_status_board
 Create Date: 2026-12-01
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_unfurl"
+revision = "0013_unfurl"
 down_revision = "0012_status_board"
 branch_labels = None
 depends_on = None
