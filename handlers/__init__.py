@@ -17,6 +17,7 @@ def root_router() -> Router:
         owners,
         search,
         status,
+        updates,
     )
 
     root = Router("root")
@@ -30,6 +31,7 @@ def root_router() -> Router:
         connect.router,
         owners.router,
         home.router,
+        updates.router,
     )
     root.include(help.build(root))  # help lists every command above, and itself
     return root

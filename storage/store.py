@@ -23,6 +23,7 @@ from storage.repositories import (
     MappingRepository,
     OwnerRepository,
 )
+from storage.repositories.callbacks import CallbackRepository
 from storage.repositories.connections import decrypt_settings
 from storage.repositories.slack_tokens import SlackTokenRepository
 
@@ -41,6 +42,7 @@ class UnitOfWork:
     refs: ConversationRefRepository
     intake: IntakeRepository
     slack_tokens: SlackTokenRepository
+    callbacks: CallbackRepository
 
     async def commit(self) -> None:
         await self.session.commit()
@@ -67,6 +69,7 @@ class Store:
                 refs=ConversationRefRepository(session),
                 intake=IntakeRepository(session),
                 slack_tokens=SlackTokenRepository(session, self.cipher),
+                callbacks=CallbackRepository(session),
             )
             try:
                 yield uow

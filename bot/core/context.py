@@ -21,6 +21,7 @@ from storage.models import Account, MemberMapping, PsaConnection, TicketLink
 from storage.store import Store
 
 if TYPE_CHECKING:
+    from bot.core.twoway import TwoWay
     from bot.outbox import Outbox
 
 Progress = Callable[[str], Awaitable[None]]
@@ -40,6 +41,7 @@ class Services:
     outbox: Outbox
     default_client_id: str | None = None
     clock: Callable[[], datetime] = utcnow
+    twoway: TwoWay | None = None  # ConnectWise changes back into chat (PSABOT_PUBLIC_URL set)
 
 
 def connection_version(row: PsaConnection) -> str:

@@ -185,3 +185,16 @@ MEMBERS = _resource(
         **_INFO_DATES,
     },
 )
+
+CALLBACKS = _resource(
+    "callbackEntry",
+    {
+        "id": "int",
+        "url": "str",
+        "type": "str",
+        "level": "str",
+        "objectId": "int",
+        "description": "str",
+        "inactiveFlag": "bool",
+    },
+)

@@ -44,6 +44,8 @@ class SandboxState:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.clock = clock or _utcnow
+        # told of every ticket change: (ticket, action, actor identifier); callbacks hang here
+        self.on_change: Callable[[JsonObject, str, str], None] | None = None
         self.seed = seed
         self.anchor = anchor
         self.companies: dict[int, JsonObject] = {}
@@ -188,7 +190,12 @@ class SandboxState:
                 ticket["summary"] = value
         ticket["_info"]["lastUpdated"] = iso(now)
         ticket["_info"]["updatedBy"] = actor
+        self._changed(ticket, actor)
         return ticket
+
+    def _changed(self, ticket: JsonObject, actor: str) -> None:
+        if self.on_change is not None:
+            self.on_change(ticket, "updated", actor)
 
     def _patch_value(
         self, ticket: JsonObject, path: str, value: object, problems: list[FieldProblem]
@@ -318,6 +325,7 @@ class SandboxState:
         self.notes[note_id] = note
         ticket["_info"]["lastUpdated"] = iso(now)
         ticket["_info"]["updatedBy"] = actor
+        self._changed(ticket, actor)
         return note
 
     def _note_member(self, value: object, problems: list[FieldProblem]) -> JsonObject | None:
