@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "x-content-signature"
 LEVEL = "owner"
 OWNER_OBJECT_ID = 1
-DESCRIPTION = "psabot: ticket changes into linked chat threads"
+DESCRIPTION_PREFIX = "psabot ticket updates"
 MAX_KEY_BYTES = 4096  # a signing key answer is a few dozen bytes
 KEY_TIMEOUT = 3.0  # seconds; the whole delivery must be answered within ConnectWise's 5 s
 KEY_CACHE_TTL = 3600.0
@@ -210,14 +210,21 @@ def _records(body: Any) -> list[dict[str, Any]]:
     return [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []
 
 
-async def register(client: ConnectWiseClient, url: str, *, replaces: int | None) -> int:
-    """Make the account's Owner-level ticket callback point at `url`; its ConnectWise id.
+def description_for(workspace: str) -> str:
+    """The description that names a chat workspace's callback (several may share a company)."""
+    return f"{DESCRIPTION_PREFIX} for {workspace}"[:100]
 
-    An earlier record of psabot's (`replaces`, or one with psabot's description) is deleted
-    first, so one connection never has two callbacks (and ConnectWise's duplicate check,
+
+async def register(
+    client: ConnectWiseClient, url: str, *, description: str, replaces: int | None
+) -> int:
+    """Make the workspace's Owner-level ticket callback point at `url`; its ConnectWise id.
+
+    An earlier record of this workspace's (`replaces`, or one with its description) is deleted
+    first, so a connection never has two callbacks (and ConnectWise's duplicate check,
     400 ObjectExists, never trips on a record of our own).
     """
-    await unregister(client, replaces)
+    await unregister(client, replaces, description=description)
     resp = await client.request(
         "POST",
         "system/callbacks",
@@ -226,7 +233,7 @@ async def register(client: ConnectWiseClient, url: str, *, replaces: int | None)
             "objectId": OWNER_OBJECT_ID,
             "type": "ticket",
             "level": LEVEL,
-            "description": DESCRIPTION,
+            "description": description,
             "inactiveFlag": False,
         },
         idempotent=False,
@@ -238,8 +245,10 @@ async def register(client: ConnectWiseClient, url: str, *, replaces: int | None)
     return callback_id
 
 
-async def unregister(client: ConnectWiseClient, callback_id: int | None) -> None:
-    """Delete psabot's callback records (the given id, and any with psabot's description)."""
+async def unregister(
+    client: ConnectWiseClient, callback_id: int | None, *, description: str
+) -> None:
+    """Delete a workspace's callback records (the given id, and any with its description)."""
     rows = await client.get_all(
         "system/callbacks",
         {"orderBy": "id asc"},
@@ -249,7 +258,7 @@ async def unregister(client: ConnectWiseClient, callback_id: int | None) -> None
     ids = {
         _int(r.get("id"))
         for r in _records(rows)
-        if r.get("description") == DESCRIPTION or _int(r.get("id")) == callback_id
+        if r.get("description") == description or _int(r.get("id")) == callback_id
     }
     for found in sorted(i for i in ids if i is not None):
         await client.request(

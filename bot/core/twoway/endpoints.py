@@ -84,15 +84,20 @@ class CallbackEndpoints:
         async with self.services.store.unit() as uow:
             connection = await uow.connections.get(account_id)
             endpoint = await uow.callbacks.endpoint(account_id)
-        if connection is None:
+            account = await uow.accounts.get(account_id)
+        if connection is None or account is None:
             return None
+        description = cwcb.description_for(f"{account.platform} {account.external_id}")
         token = secrets.token_urlsafe(TOKEN_BYTES)
         callback_id: int | None = None
         error: str | None = None
         try:
             base = callback_base(self.public_url)
             callback_id = await self._register(
-                connection, f"{base}{ROUTE}{token}", endpoint.callback_id if endpoint else None
+                connection,
+                f"{base}{ROUTE}{token}",
+                description,
+                endpoint.callback_id if endpoint else None,
             )
         except PublicUrlProblem as exc:
             base, error = self.public_url, str(exc)
@@ -112,13 +117,13 @@ class CallbackEndpoints:
         return Registration(row, error)
 
     async def _register(
-        self, connection: PsaConnection, url: str, replaces: int | None
+        self, connection: PsaConnection, url: str, description: str, replaces: int | None
     ) -> int | None:
         provider = await provider_for_connection(self.services, connection)
         client = cwcb.client_of(provider)
         if client is None:
             raise PSAError("this PSA has no callbacks", operation="register callback")
-        return await cwcb.register(client, url, replaces=replaces)
+        return await cwcb.register(client, url, description=description, replaces=replaces)
 
     async def remove(self, account_id: int) -> None:
         """Delete the account's callback in ConnectWise (best effort) and its address here.
@@ -126,14 +131,16 @@ class CallbackEndpoints:
         async with self.services.store.unit() as uow:
             connection = await uow.connections.get(account_id)
             endpoint = await uow.callbacks.endpoint(account_id)
+            account = await uow.accounts.get(account_id)
             await uow.callbacks.delete_endpoint(account_id)
-        if connection is None or endpoint is None:
+        if connection is None or endpoint is None or account is None:
             return
+        description = cwcb.description_for(f"{account.platform} {account.external_id}")
         try:
             provider = await provider_for_connection(self.services, connection)
             client = cwcb.client_of(provider)
             if client is not None:
-                await cwcb.unregister(client, endpoint.callback_id)
+                await cwcb.unregister(client, endpoint.callback_id, description=description)
         except PSAError as exc:
             log.warning(
                 "could not delete the ConnectWise callback account=%s error=%s",
