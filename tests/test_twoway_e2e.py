@@ -228,15 +228,6 @@ def teams_updates(bots: Bots, needle: str) -> list[str]:
     return [c.text for c in bots.teams.fake.posts() if UPDATED in c.text and needle in c.text]
 
 
-def history_root(bots: Bots) -> str:
-    root = next(
-        c.params
-        for c in bots.slack.fake.api("chat.postMessage")
-        if "ticket linked" in c.params.get("text", "")
-    )
-    return str(root["ts"]) if "ts" in root else ""
-
-
 async def admin(bots: Bots, path: str, body: dict[str, Any]) -> dict[str, Any]:
     async with (
         aiohttp.ClientSession() as session,
@@ -501,3 +492,23 @@ async def test_a_change_missed_while_psabot_was_down_is_caught_by_the_reconcile(
         await asyncio.sleep(0.7)  # more reconcile passes: still once
         await again.runtime.services.events.drain()
         assert len(slack_updates(again, target)) == 1
+
+
+async def test_rotating_the_callback_address_kills_the_old_one(bots: Bots) -> None:
+    await connect_slack(bots)
+    old_url = entry_of(bots)[0]
+    await bots.slack.slack.command("updates rotate", user=slack_e2e.TECH)
+    await bots.slack.fake.wait_hook(lambda h: "owner" in json.dumps(h.body).lower())
+    assert entry_of(bots)[0] == old_url  # only owners rotate
+    await bots.slack.slack.command("updates rotate", user=slack_e2e.ADMIN)
+    await bots.slack.fake.wait_hook(lambda h: "new secret address" in json.dumps(h.body))
+    assert len(bots.sandbox.context.callbacks.entries) == 1
+    new_url, new_key, new_key_url = entry_of(bots)
+    assert new_url != old_url and new_url.startswith(bots.url + "/cw/callbacks/")
+    raw = body_for(new_key_url, message="after-rotation")
+    assert (await deliver(old_url, raw, signature(raw, new_key)))[0] == 404
+    assert (await deliver(new_url, raw, signature(raw, new_key)))[0] == 204
+    await bots.slack.slack.command("updates", user=slack_e2e.TECH)
+    shown = await bots.slack.fake.wait_hook(lambda h: "Owner level" in json.dumps(h.body))
+    assert "token" not in json.dumps(shown.body).lower()
+    assert new_url.rsplit("/", 1)[1] not in bots.slack.fake.everything_sent()
