@@ -423,6 +423,9 @@ async def test_forged_unsigned_replayed_and_unknown_callbacks_are_refused(bots: 
     fresh = body_for(key_url, message="m-3")
     assert await deliver(url, fresh, signature(fresh, key)) == unknown
     assert await queued(bots) == start + 1
+    counted = bots.runtime.metrics.value
+    assert counted("psabot_callbacks_total", status="401") == 3
+    assert counted("psabot_callbacks_total", status="404") == 2
 
 
 async def test_a_key_url_on_another_host_is_never_fetched(bots: Bots) -> None:

@@ -25,6 +25,7 @@ from storage.models import (
 
 PENDING = "pending"
 DONE = "done"
+MAX_LINKS_PER_TICKET = 100  # conversations one ticket's update is posted into
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,7 @@ class CallbackRepository:
             select(TicketLink)
             .where(TicketLink.account_id == account_id, TicketLink.ticket_id == ticket_id)
             .order_by(TicketLink.id)
+            .limit(MAX_LINKS_PER_TICKET)
         )
         return list(result.scalars())
 

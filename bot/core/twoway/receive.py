@@ -37,6 +37,7 @@ class Answer:
 
 
 UNKNOWN = Answer(404, "No callback is registered at this address.")
+COUNTER = "psabot_callbacks_total"
 
 
 class CallbackReceiver:
@@ -51,15 +52,18 @@ class CallbackReceiver:
         self.endpoints = endpoints
         self.keys = keys
         self.wake = wake  # the worker: a delivery is waiting
+        services.metrics.counter(COUNTER, "ConnectWise callback deliveries, by answer", ("status",))
 
     async def accept(self, token: str, raw: bytes, signature: str | None) -> Answer:
-        if not token or len(token) > MAX_TOKEN_LENGTH:
-            return UNKNOWN
-        try:
-            return await asyncio.wait_for(self._accept(token, raw, signature), ANSWER_WITHIN)
-        except TimeoutError:
-            log.warning("callback check took too long; ConnectWise is told to try again")
-            return Answer(503, "Try again later.")
+        answer = UNKNOWN
+        if token and len(token) <= MAX_TOKEN_LENGTH:
+            try:
+                answer = await asyncio.wait_for(self._accept(token, raw, signature), ANSWER_WITHIN)
+            except TimeoutError:
+                log.warning("callback check took too long; ConnectWise is told to try again")
+                answer = Answer(503, "Try again later.")
+        self.services.metrics.inc(COUNTER, status=str(answer.status))
+        return answer
 
     async def _accept(self, token: str, raw: bytes, signature: str | None) -> Answer:
         account_id = await self.endpoints.account_for(token)

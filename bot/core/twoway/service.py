@@ -15,9 +15,10 @@ Everything is on only when PSABOT_PUBLIC_URL is set (ConnectWise needs an addres
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,6 +38,8 @@ from storage.models import CallbackDelivery
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE = 5.0
+
 
 @dataclass(frozen=True)
 class TwoWayTuning:
@@ -49,6 +52,7 @@ class TwoWayTuning:
     reconcile_interval: float = 300.0
     reconcile_batch: int = 25  # tickets per account per reconcile pass
     replay_window: timedelta = timedelta(days=7)  # how long a delivered message is remembered
+    register_retry: timedelta = timedelta(minutes=10)  # a failed registration is tried again
 
 
 class TwoWay:
@@ -65,10 +69,12 @@ class TwoWay:
         self.endpoints = CallbackEndpoints(services, public_url)
         self.keys = cwcb.KeyFetcher(services.hosts)
         self.sync = TicketSync(services, sharing or {})
-        self.worker = DuePoller("callbacks", self.run_due_once, self.tuning.poll_interval)
-        self.reconciler = DuePoller(
-            "reconcile", self.reconcile_once, self.tuning.reconcile_interval
-        )
+        # each loop's pass holds its lock, so stopping waits for it rather than cutting it
+        # mid-query (the worker and the reconcile still run side by side)
+        self._passing: list[asyncio.Lock] = []
+        worker, reconcile = self._exclusive(self.run_due_once), self._exclusive(self.reconcile_once)
+        self.worker = DuePoller("callbacks", worker, self.tuning.poll_interval)
+        self.reconciler = DuePoller("reconcile", reconcile, self.tuning.reconcile_interval)
         self.receiver = CallbackReceiver(services, self.endpoints, self.keys, self.worker.wake)
         self._owner = f"cb-{secrets.token_hex(6)}"
         self._startup: asyncio.Task[None] | None = None
@@ -100,10 +106,25 @@ class TwoWay:
             if not is_unavailable(exc):
                 log.exception("checking the ConnectWise callbacks failed")
 
+    def _exclusive(self, run: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[int]]:
+        lock = asyncio.Lock()
+        self._passing.append(lock)
+
+        async def one_at_a_time() -> int:
+            async with lock:
+                return await run()
+
+        return one_at_a_time
+
     async def stop(self) -> None:
+        """Stop between passes: a pass under way gets `STOP_GRACE` seconds to finish."""
         if self._startup is not None:
             self._startup.cancel()
             await asyncio.gather(self._startup, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(lock.acquire() for lock in self._passing)), STOP_GRACE
+            )
         await self.worker.stop()
         await self.reconciler.stop()
         await self.keys.aclose()
@@ -176,11 +197,18 @@ class TwoWay:
 
     async def reconcile_once(self) -> int:
         """One bounded pass over every account with a callback; how many tickets were checked."""
+        now = self.services.clock()
         async with self.services.store.unit() as uow:
-            accounts = [e.account_id for e in await uow.callbacks.endpoints()]
-            await uow.callbacks.purge_done(self.services.clock() - self.tuning.replay_window)
+            endpoints = await uow.callbacks.endpoints()
+            await uow.callbacks.purge_done(now - self.tuning.replay_window)
+        for endpoint in endpoints:  # ConnectWise was away or refused: try again now and then
+            if (
+                endpoint.registered_at is None
+                and endpoint.updated_at < now - self.tuning.register_retry
+            ):
+                await self.endpoints.register(endpoint.account_id)
         checked = 0
-        for account_id in accounts:
+        for account_id in [e.account_id for e in endpoints]:
             try:
                 checked += await self._reconcile_account(account_id)
             except (PSAError, NotConnected) as exc:
