@@ -313,9 +313,14 @@ async def test_status_and_note_from_connectwise_reach_the_slack_and_teams_thread
     await settled(bots)
     (slack,) = slack_updates(bots, after)
     assert f"from *{before}* to *{after}*" in slack["text"], (moved, slack["text"])
-    assert slack["channel"] == "C1" and slack["thread_ts"]
+    async with bots.runtime.store.unit() as uow:
+        ref = await uow.refs.get(await account_id(bots.runtime, "slack"), "C1")
+    assert ref is not None and ref.history_thread_id  # the post-history thread of the link
+    assert slack["channel"] == "C1" and slack["thread_ts"] == ref.history_thread_id
     (teams,) = teams_updates(bots, after)
     assert before in teams and after in teams
+    (call,) = [c for c in bots.teams.fake.posts() if UPDATED in c.text]
+    assert call.conversation_id == teams_e2e.THREAD  # into the linked thread
 
     await admin(
         bots,
@@ -408,6 +413,9 @@ async def test_forged_unsigned_replayed_and_unknown_callbacks_are_refused(bots: 
 
     assert (await deliver(url, raw, signature(raw, key)))[0] == 204  # genuine: queued
     assert await queued(bots) == start + 1
+    await settled(bots)  # the ticket is re-read: the body's Entity is never believed
+    assert "forged summary" not in bots.slack.fake.everything_sent()
+    assert slack_updates(bots, "") == []  # and nothing changed, so nothing is posted
     assert (await deliver(url, raw, signature(raw, key)))[0] == 403  # replayed
     assert await queued(bots) == start + 1
 
