@@ -274,3 +274,22 @@ async def test_the_reconcile_is_one_query_per_account_and_bounded(
     cw_sandbox.requests.clear()
     assert await twoway.reconcile_once() == 0  # nothing changed since
     assert len(cw_sandbox.requests) == 1
+
+
+async def test_a_ticket_no_longer_linked_is_forgotten(store: Store) -> None:
+    account = await _account(store)
+    async with store.unit() as uow:
+        await uow.links.set(
+            account,
+            "C1",
+            channel_id="C1",
+            thread_id=None,
+            ticket_id=5,
+            ticket_summary="",
+            linked_by="u",
+        )
+        await uow.callbacks.seed_watch(account, 5, Seen(1, "New", False, 3, None))
+        assert not await uow.callbacks.forget_unlinked(account, 5)  # still linked
+        await uow.links.delete(account, "C1")
+        assert await uow.callbacks.forget_unlinked(account, 5)
+        assert await uow.callbacks.watch(account, 5) is None

@@ -270,6 +270,18 @@ class CallbackRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def forget_unlinked(self, account_id: int, ticket_id: int) -> bool:
+        """Drop the watch of a ticket no conversation links any more (a later link starts
+        from a fresh look, instead of reporting everything since the old one)."""
+        if await self.is_linked(account_id, ticket_id):
+            return False
+        await self.session.execute(
+            delete(TicketWatch).where(
+                TicketWatch.account_id == account_id, TicketWatch.ticket_id == ticket_id
+            )
+        )
+        return True
+
     async def touch_watches(self, account_id: int, ticket_ids: list[int], now: datetime) -> None:
         """Checked, nothing changed: to the back of the reconcile's queue (the version stays,
         so a check running meanwhile still records its own look)."""

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from bot.core.context import Services, provider_for_account
 from bot.core.errors import NotConnected
-from bot.core.events import Event, TicketLinked
+from bot.core.events import Event, TicketLinked, TicketUnlinked
 from bot.core.poller import DuePoller
 from bot.core.sharing import SharingProbe
 from bot.core.twoway.endpoints import CallbackEndpoints
@@ -140,7 +140,11 @@ class TwoWay:
         await self.endpoints.remove(account_id)
 
     async def on_event(self, event: Event) -> None:
-        if not isinstance(event, TicketLinked) or not self.enabled:
+        if isinstance(event, TicketUnlinked):
+            async with self.services.store.unit() as uow:
+                await uow.callbacks.forget_unlinked(event.account.id, event.ticket_id)
+            return
+        if not isinstance(event, TicketLinked):
             return
         try:
             await self.sync.seed(event.account.id, event.ticket_id)
