@@ -4,6 +4,7 @@ and the reconcile's bounds against the sandbox."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -19,6 +20,7 @@ from conftest import connect_account
 
 from bot.core.markup import bold
 from bot.core.twoway import TwoWayTuning
+from bot.core.twoway.endpoints import CallbackEndpoints
 from bot.core.updates import NoteAdded, StatusChange, update_text
 from bot.runtime import Runtime
 from psa.connectwise.callbacks import (
@@ -293,3 +295,22 @@ async def test_a_ticket_no_longer_linked_is_forgotten(store: Store) -> None:
         await uow.links.delete(account, "C1")
         assert await uow.callbacks.forget_unlinked(account, 5)
         assert await uow.callbacks.watch(account, 5) is None
+
+
+async def test_two_processes_starting_at_once_register_one_callback(
+    runtime: Runtime, cw_sandbox: SandboxServer
+) -> None:
+    await connect_account(runtime, cw_sandbox)
+    first = CallbackEndpoints(runtime.services, "https://psabot.example.com")
+    second = CallbackEndpoints(runtime.services, "https://psabot.example.com")
+    done = await asyncio.gather(first.keep_registered(), second.keep_registered())
+    assert sorted(done) == [0, 1]
+    (entry,) = cw_sandbox.context.callbacks.entries.values()
+    assert entry["url"].startswith("https://psabot.example.com/cw/callbacks/")
+    token = entry["url"].rsplit("/", 1)[1]
+    assert await first.account_for(token) is not None  # the stored hash is the live one's
+    assert await first.keep_registered() == 0  # nothing stale any more
+    moved = CallbackEndpoints(runtime.services, "https://bot.example.org")
+    assert await moved.keep_registered() == 1  # a new public URL: registered again
+    assert await first.account_for(token) is None  # and the old address is dead
+    assert len(cw_sandbox.context.callbacks.entries) == 1

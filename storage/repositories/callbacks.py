@@ -86,6 +86,31 @@ class CallbackRepository:
         await self.session.flush()
         return row
 
+    async def claim_registration(self, account_id: int, seen_hash: str | None, mark: str) -> bool:
+        """Take the right to (re-)register an account's callback: of several processes starting
+        at once, only the one whose `mark` replaces the token hash it saw goes on."""
+        if seen_hash is None:
+            try:
+                async with self.session.begin_nested():
+                    self.session.add(
+                        CallbackEndpoint(
+                            account_id=account_id, token_hash=mark, base_url="", level=""
+                        )
+                    )
+            except IntegrityError:
+                return False
+            return True
+        result = await self.session.execute(
+            update(CallbackEndpoint)
+            .where(
+                CallbackEndpoint.account_id == account_id,
+                CallbackEndpoint.token_hash == seen_hash,
+            )
+            .values(token_hash=mark)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def connected_accounts(self) -> list[int]:
         result = await self.session.execute(
             select(PsaConnection.account_id).order_by(PsaConnection.account_id)

@@ -168,9 +168,16 @@ class CallbackEndpoints:
             or endpoints[a].registered_at is None
             or endpoints[a].base_url != base
         ]
+        done = 0
         for account_id in stale:
-            await self.register(account_id)
-        return len(stale)
+            seen = endpoints[account_id].token_hash if account_id in endpoints else None
+            mark = "claimed-" + secrets.token_hex(16)  # never a SHA-256 of any token
+            async with self.services.store.unit() as uow:
+                claimed = await uow.callbacks.claim_registration(account_id, seen, mark)
+            if claimed:  # another process starting at the same time does it otherwise
+                await self.register(account_id)
+                done += 1
+        return done
 
     async def account_for(self, token: str) -> int | None:
         """The account a delivery address belongs to, if it is current and still connected."""
