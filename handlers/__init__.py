@@ -17,6 +17,7 @@ def root_router() -> Router:
         owners,
         search,
         status,
+        unfurl,
         updates,
     )
 
@@ -32,6 +33,7 @@ def root_router() -> Router:
         owners.router,
         home.router,
         updates.router,
+        unfurl.router,
     )
     root.include(help.build(root))  # help lists every command above, and itself
     return root

@@ -9,7 +9,7 @@ from bot.core.reply import Button, Card, Fact, Reply
 from bot.outbox import UNCONFIRMED, Outcome, preview
 from handlers.common import ticket_title
 from psa.provider import PSAProvider
-from psa.types import NoteType
+from psa.types import NoteType, Ticket
 from storage.models import LedgerKind, MemberMapping
 from storage.repositories import NewPost
 
@@ -33,7 +33,10 @@ async def post_through_ledger(
     status_id: int | None = None,
     status_name: str | None = None,
     previous_status_id: int | None = None,
+    ticket: Ticket | None = None,
 ) -> Posted:
+    """Record the write, then deliver it now. `ticket` is the ticket as just read, which a
+    status change's first attempt patches without reading it again."""
     services = request.services
     now = services.clock()
     key = request.invocation.idempotency_key + key_suffix
@@ -67,6 +70,7 @@ async def post_through_ledger(
         progress=request.progress,
         claimed=row if created else None,
         provider=provider,
+        ticket=ticket,
     )
     return Posted(outcome, repeat=not created)
 

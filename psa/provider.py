@@ -51,8 +51,15 @@ class PSAProvider(Protocol):
         """The note on the ticket whose text contains `marker`, if any (exact recovery check)."""
         ...
 
-    async def update_ticket_status(self, ticket_id: int, status_id: int) -> Ticket:
-        """Move the ticket to a status of its own board; `ValidationFailed` otherwise."""
+    async def update_ticket_status(
+        self, ticket_id: int, status_id: int, *, current: Ticket | None = None
+    ) -> Ticket:
+        """Move the ticket to a status of its own board; `ValidationFailed` otherwise.
+
+        `current` is the ticket as the caller has just read it: its board is checked without
+        reading the ticket again. The change is sent once, never repeated blindly: whoever
+        retries it reads the ticket first, so a change made in the PSA meanwhile stands.
+        """
         ...
 
     async def get_ticket_statuses(self, board_id: int) -> list[Status]:
@@ -89,6 +96,11 @@ class PSAProvider(Protocol):
 
     def ticket_url(self, ticket_id: int) -> str:
         """The ticket's page in the PSA's web UI (for "Open in ConnectWise" links)."""
+        ...
+
+    def ticket_id_in_url(self, url: str) -> int | None:
+        """The ticket a link to this connection's own web UI names, or None (another site,
+        another company, not a ticket page): what a link unfurl may look up."""
         ...
 
     async def aclose(self) -> None:

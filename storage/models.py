@@ -1,4 +1,5 @@
-"""Tables: accounts, owners, PSA connections, ticket links, member mappings, post ledger, refs.
+"""Tables: accounts, owners, PSA connections, ticket links, member mappings, post ledger, refs,
+unfurl settings.
 
 Every row below `accounts` belongs to exactly one account, and every repository query filters on
 it: that is how tenants are kept apart.
@@ -103,6 +104,9 @@ class TicketLink(Base):
     thread_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     ticket_id: Mapped[int] = mapped_column(Integer)
     ticket_summary: Mapped[str] = mapped_column(String(200), default="")
+    # The ticket's board when it was last read (None for links made before it was kept): the
+    # status picker lists this board's cached statuses without reading the ticket.
+    board_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     linked_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # May internal notes coming back from ConnectWise be shown here? True for a conversation
@@ -194,6 +198,22 @@ class ConversationRef(Base):
     reference: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
     history_thread_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     history_ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class UnfurlSetting(Base):
+    """An owner's choice for one channel: may ticket unfurls appear there even though people of
+    another organisation can read it (Slack Connect, a Teams shared channel)? No row: they may
+    not. Channels only the MSP reads need no row; unfurls work there anyway."""
+
+    __tablename__ = "unfurl_settings"
+    __table_args__ = (UniqueConstraint("account_id", "channel_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(200))
+    allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    set_by: Mapped[str] = mapped_column(String(128), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

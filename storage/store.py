@@ -22,6 +22,7 @@ from storage.repositories import (
     LinkRepository,
     MappingRepository,
     OwnerRepository,
+    UnfurlRepository,
 )
 from storage.repositories.callbacks import CallbackRepository
 from storage.repositories.connections import decrypt_settings
@@ -43,6 +44,7 @@ class UnitOfWork:
     intake: IntakeRepository
     slack_tokens: SlackTokenRepository
     callbacks: CallbackRepository
+    unfurls: UnfurlRepository
 
     async def commit(self) -> None:
         await self.session.commit()
@@ -70,6 +72,7 @@ class Store:
                 intake=IntakeRepository(session),
                 slack_tokens=SlackTokenRepository(session, self.cipher),
                 callbacks=CallbackRepository(session),
+                unfurls=UnfurlRepository(session),
             )
             try:
                 yield uow

@@ -100,7 +100,7 @@ async def serving(
         await web.SockSite(runner, sock).start()
         runtime = app[RUNTIME]
         slack_probe, teams_probe = Probe("slack", False), Probe("teams", True)
-        runtime.twoway.sharing.update(slack=slack_probe, teams=teams_probe)
+        runtime.sharing.update(slack=slack_probe, teams=teams_probe)  # doubles, not the real ones
         yield Bots(
             url,
             runtime,

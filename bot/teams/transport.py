@@ -16,6 +16,7 @@ maps to the same stored row and posts nothing twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import secrets
@@ -44,7 +45,7 @@ from bot.core.reply import Form, Option, Reply, Tone
 from bot.core.transport import DelayedProgress, Worker, guarded, working_text
 from bot.core.transport import Responder as ChatResponder
 from bot.runtime import Runtime
-from bot.teams import cards
+from bot.teams import cards, unfurls
 from bot.teams.connector import Connector
 from bot.teams.inbound import Envelope, Json, Malformed, command_text, envelope
 from bot.teams.markup import html_to_text
@@ -226,6 +227,8 @@ class TeamsTransport:
             return {"composeExtension": {"type": "message", "text": cards.fallback_text(reply)}}
         if name == "application/search":
             return cards.options_response(())
+        if name == "composeExtension/queryLink":
+            return unfurls.NO_CARD
         return cards.result_dialog("psabot", reply)
 
     # -- building invocations -----------------------------------------------------------------
@@ -404,6 +407,7 @@ class TeamsTransport:
             "composeExtension/query": self._search,
             "composeExtension/fetchTask": self._action_fetch,
             "composeExtension/submitAction": self._action_submit,
+            "composeExtension/queryLink": functools.partial(unfurls.query_link, self.dispatcher),
         }
         handler = handlers.get(name)
         if handler is None:

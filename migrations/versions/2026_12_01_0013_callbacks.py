@@ -1,7 +1,7 @@
 """callbacks: ConnectWise callback endpoints, the delivery queue, watched tickets, link audience
 
 Revision ID: 0013_callbacks
-Revises: 0011_ledger_error_context
+Revises: 0015_unfurl
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_callbacks"
-down_revision = "0011_ledger_error_context"
+down_revision = "0015_unfurl"
 branch_labels = None
 depends_on = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote as urlquote
 
@@ -10,6 +11,7 @@ from psa.cache import TTLCache
 from psa.connectwise import conditions as cw
 from psa.connectwise.client import ConnectWiseClient, RetryPolicy
 from psa.connectwise.hosts import ON_PREM_CODEBASE, HostPolicy
+from psa.connectwise.links import ticket_id_in_url
 from psa.connectwise.parse import (
     note_flags,
     parse_board,
@@ -73,8 +75,11 @@ class ConnectWiseProvider:
         cache: TTLCache | None = None,
         timeout: float = 15.0,
         retry: RetryPolicy | None = None,
+        ca_bundle: str | Path | None = None,
     ) -> None:
-        self.client = ConnectWiseClient(settings, hosts, timeout=timeout, retry=retry)
+        self.client = ConnectWiseClient(
+            settings, hosts, timeout=timeout, retry=retry, ca_bundle=ca_bundle
+        )
         self.cache = cache or TTLCache()
         # Type-ahead keys are as many as users type: their own cache, so a burst of searches
         # cannot push boards, members and statuses out of `cache`.
@@ -145,8 +150,13 @@ class ConnectWiseProvider:
         )
         return [parse_ticket(r) for r in rows if isinstance(r, dict)]
 
-    async def update_ticket_status(self, ticket_id: int, status_id: int) -> Ticket:
-        ticket = await self.get_ticket(ticket_id)
+    async def update_ticket_status(
+        self, ticket_id: int, status_id: int, *, current: Ticket | None = None
+    ) -> Ticket:
+        if current is not None and current.id == ticket_id:
+            ticket = current
+        else:
+            ticket = await self.get_ticket(ticket_id)
         board_id = ticket.board.id if ticket.board else 0
         statuses = await self.get_ticket_statuses(board_id)
         if not any(s.id == status_id for s in statuses):
@@ -162,7 +172,9 @@ class ConnectWiseProvider:
                 "PATCH",
                 f"service/tickets/{int(ticket_id)}",
                 json=[{"op": "replace", "path": "status", "value": {"id": int(status_id)}}],
-                idempotent=True,  # setting the same status twice is harmless
+                # Not repeated here: a repeat sent after someone changed the status meanwhile
+                # would undo their change. The outbox retries, reading the ticket first.
+                idempotent=False,
                 operation="change status",
                 ticket_id=ticket_id,
             )
@@ -313,3 +325,8 @@ class ConnectWiseProvider:
             f"{site.origin}/{codebase}services/system_io/Service/fv_sr100_request.rails"
             f"?service_recid={int(ticket_id)}&companyName={company}"
         )
+
+    def ticket_id_in_url(self, url: str) -> int | None:
+        """The ticket a pasted web-UI link names, when it is this connection's site and
+        company (psa/connectwise/links.py); None for anything else."""
+        return ticket_id_in_url(url, self.client.site.web_host(), self.client.settings.company_id)

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,7 +26,6 @@ from bot.core.context import Services, provider_for_account
 from bot.core.errors import NotConnected
 from bot.core.events import Event, TicketLinked, TicketUnlinked
 from bot.core.poller import DuePoller
-from bot.core.sharing import SharingProbe
 from bot.core.twoway.endpoints import CallbackEndpoints
 from bot.core.twoway.receive import CallbackReceiver
 from bot.core.twoway.sync import TicketSync
@@ -61,14 +60,13 @@ class TwoWay:
         services: Services,
         public_url: str | None,
         *,
-        sharing: Mapping[str, SharingProbe] | None = None,
         tuning: TwoWayTuning | None = None,
     ) -> None:
         self.services = services
         self.tuning = tuning or TwoWayTuning()
         self.endpoints = CallbackEndpoints(services, public_url)
         self.keys = cwcb.KeyFetcher(services.hosts)
-        self.sync = TicketSync(services, sharing or {})
+        self.sync = TicketSync(services)
         # each loop's pass holds its lock, so stopping waits for it rather than cutting it
         # mid-query (the worker and the reconcile still run side by side)
         self._passing: list[asyncio.Lock] = []
@@ -84,11 +82,6 @@ class TwoWay:
     @property
     def enabled(self) -> bool:
         return self.endpoints.enabled
-
-    @property
-    def sharing(self) -> dict[str, SharingProbe]:
-        """platform → SharingProbe, for the transports' probes to be added to."""
-        return self.sync.sharing
 
     # -- lifecycle ----------------------------------------------------------------------------
 

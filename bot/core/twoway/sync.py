@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.core.context import Services, provider_for_account
 from bot.core.events import AccountRef, TicketActivity
-from bot.core.sharing import SharingProbe
+from bot.core.sharing import shared_externally
 from bot.core.updates import NoteAdded, StatusChange, update_text
 from psa.connectwise import callbacks as cwcb
 from psa.connectwise import watch as cwwatch
@@ -60,10 +59,8 @@ def seen_of(ticket: Ticket, last_note_id: int) -> Seen:
 
 
 class TicketSync:
-    def __init__(self, services: Services, sharing: Mapping[str, SharingProbe]) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
-        # platform → probe; the transports' probes are added by whoever wires the runtime
-        self.sharing: dict[str, SharingProbe] = dict(sharing)
 
     async def _provider(self, account_id: int) -> PSAProvider:
         return await provider_for_account(self.services, account_id)
@@ -152,11 +149,10 @@ class TicketSync:
     async def _internal_allowed(self, account: AccountRef, link: TicketLink) -> bool:
         if not link.internal:
             return False
-        probe = self.sharing.get(account.platform)
-        if probe is None:
-            return False
-        try:
-            return not await probe.shared_externally(account.external_id, link.channel_id)
+        try:  # the transports' probes, in Services.sharing (missing: counts as shared)
+            return not await shared_externally(
+                self.services.sharing, account.platform, account.external_id, link.channel_id
+            )
         except Exception:
             log.warning(
                 "sharing probe failed platform=%s; internal notes withheld", account.platform

@@ -40,7 +40,10 @@ def _params(request: web.Request) -> dict[str, str]:
 
 
 def _render(request: web.Request, record: JsonObject, fields: str | None) -> JsonObject:
-    return project(absolutize(record, api_root(request, context_of(request).codebase)), fields)
+    # fields first: only what is sent is copied with its links made absolute
+    root = api_root(request, context_of(request).codebase)
+    rendered: JsonObject = absolutize(project(record, fields), root)
+    return rendered
 
 
 def _selected(

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from psa.connectwise.sandbox import records
-from psa.connectwise.sandbox.data import DEFAULT_ANCHOR, DEFAULT_SEED, build_dataset, note_record
+from psa.connectwise.sandbox.data import (
+    DEFAULT_ANCHOR,
+    DEFAULT_SEED,
+    TICKET_COUNT,
+    build_dataset,
+    check_ticket_count,
+    note_record,
+)
 from psa.connectwise.sandbox.errors import FieldProblem, JsonObject, invalid_object, not_found
 from psa.connectwise.sandbox.records import iso
 
@@ -42,11 +49,13 @@ class SandboxState:
         *,
         anchor: datetime = DEFAULT_ANCHOR,
         clock: Callable[[], datetime] | None = None,
+        ticket_count: int = TICKET_COUNT,
     ) -> None:
         self.clock = clock or _utcnow
         # told of every ticket change: (ticket, action, actor identifier); callbacks hang here
         self.on_change: Callable[[JsonObject, str, str], None] | None = None
         self.seed = seed
+        self.ticket_count = check_ticket_count(ticket_count)
         self.anchor = anchor
         self.companies: dict[int, JsonObject] = {}
         self.boards: dict[int, JsonObject] = {}
@@ -58,11 +67,15 @@ class SandboxState:
         self.configurations: dict[int, list[JsonObject]] = {}
         self.reset(seed)
 
-    def reset(self, seed: int | None = None) -> None:
-        """Throw away every change and reseed, in place (references to this object stay valid)."""
+    def reset(self, seed: int | None = None, ticket_count: int | None = None) -> None:
+        """Throw away every change and reseed, in place (references to this object stay valid).
+
+        `ticket_count` changes how many tickets the data has from now on (200 by default)."""
+        if ticket_count is not None:
+            self.ticket_count = check_ticket_count(ticket_count)
         if seed is not None:
             self.seed = seed
-        data = build_dataset(self.seed, self.anchor)
+        data = build_dataset(self.seed, self.anchor, self.ticket_count)
         self.companies = data.companies
         self.boards = data.boards
         self.statuses = data.statuses
