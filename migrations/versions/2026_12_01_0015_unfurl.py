@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_unfurl"
-down_revision = "0011_ledger_error_context"
+down_revision = "0012_status_board"
 branch_labels = None
 depends_on = None
 
