@@ -44,12 +44,7 @@ def upgrade() -> None:
         sa.Column("incoming_webhook_configuration_url", sa.String(length=200), nullable=True),
         sa.Column("is_enterprise_install", sa.Boolean(), nullable=False),
         sa.Column("token_type", sa.String(length=32), nullable=True),
-        sa.Column(
-            "installed_at",
-            sa.DateTime(),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
-            nullable=False,
-        ),
+        sa.Column("installed_at", sa.DateTime(), server_default=sa.text("(CURRENT_TIMESTAMP)"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_slack_installations")),
     )
     op.create_index(
@@ -74,12 +69,7 @@ def upgrade() -> None:
         sa.Column("bot_refresh_token", sa.String(length=1000), nullable=True),
         sa.Column("bot_token_expires_at", sa.DateTime(), nullable=True),
         sa.Column("is_enterprise_install", sa.Boolean(), nullable=False),
-        sa.Column(
-            "installed_at",
-            sa.DateTime(),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
-            nullable=False,
-        ),
+        sa.Column("installed_at", sa.DateTime(), server_default=sa.text("(CURRENT_TIMESTAMP)"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_slack_bots")),
     )
     op.create_index(
