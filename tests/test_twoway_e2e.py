@@ -72,7 +72,14 @@ def free_socket() -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def serving(
-    db_url: str, key: str, data_dir: Path, sandbox: SandboxServer, slack: FakeSlack, teams: Any
+    db_url: str,
+    key: str,
+    data_dir: Path,
+    sandbox: SandboxServer,
+    slack: FakeSlack,
+    teams: Any,
+    *,
+    doubles: bool = True,
 ) -> AsyncIterator[Bots]:
     """`psabot serve` with both transports, its public URL the loopback port it listens on."""
     engine = create_engine(db_url)
@@ -100,7 +107,8 @@ async def serving(
         await web.SockSite(runner, sock).start()
         runtime = app[RUNTIME]
         slack_probe, teams_probe = Probe("slack", False), Probe("teams", True)
-        runtime.sharing.update(slack=slack_probe, teams=teams_probe)  # doubles, not the real ones
+        if doubles:  # instead of the transports' own probes
+            runtime.sharing.update(slack=slack_probe, teams=teams_probe)
         yield Bots(
             url,
             runtime,
@@ -523,3 +531,32 @@ async def test_rotating_the_callback_address_kills_the_old_one(bots: Bots) -> No
     shown = await bots.slack.fake.wait_hook(lambda h: "Owner level" in json.dumps(h.body))
     assert "token" not in json.dumps(shown.body).lower()
     assert new_url.rsplit("/", 1)[1] not in bots.slack.fake.everything_sent()
+
+
+async def test_slacks_own_probe_keeps_internal_notes_out_of_a_slack_connect_channel(
+    db_url: str,
+    encryption_key: str,
+    tmp_path: Path,
+    sandbox: SandboxServer,
+    slack_fake: FakeSlack,
+    teams_fake: FakeConnector,
+) -> None:
+    slack_fake.ext_shared.add("C2")  # a Slack Connect channel, linked to the same ticket
+    args = (db_url, encryption_key, tmp_path, sandbox, slack_fake, teams_fake)
+    async with serving(*args, doubles=False) as bots:
+        await connect_slack(bots)
+        await bots.slack.slack.command(f"link {OPEN_TICKET_ID}", user=slack_e2e.TECH, channel="C2")
+        await bots.slack.fake.wait_call(
+            "chat.postMessage", lambda c: c["channel"] == "C2" and "ticket linked" in c["text"]
+        )
+        for text, internal in (("Internal: license key rotated", True), ("Public: fixed", False)):
+            await admin(
+                bots,
+                f"tickets/{OPEN_TICKET_ID}/notes",
+                {"text": text, "member": "msmith", "internal": internal},
+            )
+        await eventually(lambda: len(slack_updates(bots, "Public: fixed")) == 2)
+        await settled(bots)
+        internal = slack_updates(bots, "license key rotated")
+        assert [c["channel"] for c in internal] == ["C1"]
+        assert {c["channel"] for c in slack_updates(bots, "Public: fixed")} == {"C1", "C2"}
