@@ -34,7 +34,14 @@ def test_durations_as_engineers_type_them(text: str, minutes: int) -> None:
     assert parse_duration(text) == minutes
 
 
-@pytest.mark.parametrize("text", ["45", "1.5h30m", "m", "abc", "0m", "-1h", "1h 30m", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("45", "1.5h30m", "m", "abc", "0m", "-1h", "1h 30m", ""),
+        *("0h", "0h0m", "1.5.h", ".5h", "1.h", "+45m", "45 m", "1e1h"),
+        *("\u0664\u0665m", "\uff14\uff15m", "\u00b2h"),  # Arabic-Indic, full-width, superscript
+    ],
+)
 def test_malformed_durations_are_refused(text: str) -> None:
     with pytest.raises(BadDuration) as caught:
         parse_duration(text)
@@ -42,8 +49,10 @@ def test_malformed_durations_are_refused(text: str) -> None:
 
 
 def test_more_than_a_day_is_refused() -> None:
-    assert parse_duration("24h") == MAX_MINUTES
-    for text in ("24h1m", "25h", "1441m", "100h"):
+    assert (
+        parse_duration("24h") == parse_duration("24h0m") == parse_duration("1440m") == MAX_MINUTES
+    )
+    for text in ("24h1m", "25h", "1441m", "100h", "24.02h", "23h61m"):
         with pytest.raises(TooLong):
             parse_duration(text)
 
