@@ -10,9 +10,10 @@ requests and how to pace them:
                                                    # next request when the last was answered
     {"requests": [...], "rate": 40.0}              # open loop: one request every 1/40 s
 
-The answer: {"results": [{"tag", "sent", "ms", "status"}, ...]} where `sent` is
+The answer: {"results": [{"tag", "sent", "ms", "status", "body"?}, ...]} where `sent` is
 `time.perf_counter()` when the request left (CLOCK_MONOTONIC on Linux, so the harness can
-compare it with its own clock) and `ms` the time until the whole answer was read.
+compare it with its own clock), `ms` the time until the whole answer was read, and `body` the
+start of the answer when there was one (a Slack ack is empty unless it answers at once).
 Connections are kept alive between requests and jobs, as Slack and Teams do.
 """
 
@@ -31,6 +32,7 @@ import aiohttp
 MAX_REQUESTS_PER_JOB = 100_000  # a job is held in memory whole
 MAX_CONCURRENCY = 2_000
 MAX_RATE = 10_000.0
+ANSWER_KEPT = 300  # characters of a non-empty answer, returned with its timing
 
 
 def slack_headers(secret: str, body: bytes) -> dict[str, str]:
@@ -48,13 +50,15 @@ async def send(session: aiohttp.ClientSession, request: dict[str, Any]) -> dict[
     started = time.perf_counter()
     try:
         async with session.post(str(request["url"]), data=body, headers=headers) as resp:
-            await resp.read()
+            answer = await resp.read()
             status = resp.status
     except (aiohttp.ClientError, TimeoutError) as exc:
-        status = -1
+        status, answer = -1, b""
         request = {**request, "error": type(exc).__name__}
     elapsed = (time.perf_counter() - started) * 1000
     result = {"tag": request.get("tag"), "sent": started, "ms": elapsed, "status": status}
+    if status != -1 and answer:
+        result["body"] = answer[:ANSWER_KEPT].decode(errors="replace")
     if "error" in request:
         result["error"] = request["error"]
     return result

@@ -191,6 +191,7 @@ def _database(name: str, r: dict[str, Any]) -> list[str]:
             a["cpu_ms_per_command"],
             a["cw_requests_per_command"],
             a["drain_s"],
+            a["answered_in_ack"]["count"],
         ]
         for a in r["slack_ack"]
     ]
@@ -211,9 +212,15 @@ def _database(name: str, r: dict[str, Any]) -> list[str]:
             "bot CPU ms / command",
             "CW requests / command",
             "drain s",
+            "answered in the ack",
         ],
         rows,
     )
+    examples = [
+        a["answered_in_ack"]["example"] for a in r["slack_ack"] if a["answered_in_ack"]["example"]
+    ]
+    if examples:
+        lines += [f"A command answered in its ack (no work after it), e.g.: `{examples[0]}`", ""]
     notes = [a for a in r["slack_ack"] if a["command"] == "note"]
     lines += ["Command → note on the ticket (ms):", ""]
     lines += table(

@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -183,6 +185,10 @@ async def choose_databases(wanted: str | None) -> tuple[list[str], dict[str, str
 
 
 async def run(quick: bool, wanted: str | None, command: str) -> dict[str, Any]:
+    # SIGTERM stops the run like Ctrl-C: the stacks close (processes stopped, database dropped)
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     started = time.monotonic()
     start_load = load_average()
     databases, skipped = await choose_databases(wanted)
@@ -206,6 +212,17 @@ async def run(quick: bool, wanted: str | None, command: str) -> dict[str, Any]:
     }
 
 
+def plain(value: Any) -> Any:
+    """Strict JSON: a measure that could not be taken (NaN) is written as null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small run (well under a minute)")
@@ -220,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     report = asyncio.run(run(args.quick, args.database, shown))
     print(markdown(report))
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        args.json.write_text(json.dumps(plain(report), indent=2, allow_nan=False) + "\n")
     log(f"done in {report['duration_s']:.0f} s")
 
 

@@ -11,10 +11,11 @@ import asyncio
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
-from fake_slack import SlackSender
+from fake_slack import Call, SlackSender
 
 from bench.stack import SECRET, SLACK_CHANNEL, SLACK_TEAM, SLACK_USER, Stack, cpu_seconds, log
 from bench.stats import percentile, ratio, summary
@@ -32,7 +33,10 @@ def requests_for(stack: Stack, texts: list[str], *, to_floor: bool = False) -> l
     for text in texts:
         body = sender.command_body(text, user=SLACK_USER, channel=SLACK_CHANNEL, team=SLACK_TEAM)
         fields = dict(parse_qsl(body))
-        tag = {"hook": urlparse(fields["response_url"]).path, "trigger": fields["trigger_id"]}
+        tag: dict[str, Any] = {
+            "hook": urlparse(fields["response_url"]).path,
+            "trigger": fields["trigger_id"],
+        }
         words = text.split()
         for word in words:
             if word.startswith("bq") and word[2:].isdigit():
@@ -53,24 +57,30 @@ def note_texts(stack: Stack, n: int, label: str) -> list[str]:
     return [f"note Bench {label} bq{stack.tag()}" for _ in range(n)]
 
 
-async def settle(stack: Stack, results: list[dict[str, Any]], timeout: float) -> float:
-    """Wait until every command's reply was posted and every note landed; returns when."""
-    hooks = [r["tag"]["hook"] for r in results]
-    notes = [r["tag"]["note"] for r in results if "note" in r["tag"]]
+async def settle(stack: Stack, results: list[dict[str, Any]], stall: float = 30) -> float:
+    """Wait until every command's reply was posted and every note landed; returns when (NaN
+    when nothing moved for `stall` seconds). A command answered in its ack (a refusal, say)
+    has nothing more to come and is not waited for."""
+    later = [r for r in results if r["status"] == 200 and not r.get("body")]
+    hooks = [r["tag"]["hook"] for r in later]
+    notes = [r["tag"]["note"] for r in later if "note" in r["tag"]]
 
-    def done() -> bool:
+    def missing() -> int:
         seen = stack.hooks()
-        return all(h in seen for h in hooks) and all(n in stack.landed for n in notes)
-
-    done_at = await stack.wait_until(done, timeout)
-    if math.isnan(done_at):
-        seen = stack.hooks()
-        log(
-            f"{stack.database}: gave up after {timeout:.0f} s waiting for "
-            f"{sum(1 for h in hooks if h not in seen)} of {len(hooks)} replies and "
-            f"{sum(1 for n in notes if n not in stack.landed)} of {len(notes)} notes"
+        return sum(1 for h in hooks if h not in seen) + sum(
+            1 for n in notes if n not in stack.landed
         )
+
+    done_at = await stack.wait_until(lambda: missing() == 0, missing, stall)
+    if math.isnan(done_at):
+        log(f"{stack.database}: nothing moved for {stall:.0f} s; {missing()} replies/notes missing")
     return done_at
+
+
+def answered_at_once(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Commands answered in the ack itself, with one of the answers (for the report)."""
+    bodies = [str(r["body"]) for r in results if r.get("body")]
+    return {"count": len(bodies), "example": bodies[0][:200] if bodies else None}
 
 
 def ack_ms(results: list[dict[str, Any]]) -> list[float]:
@@ -92,7 +102,7 @@ def to_note_ms(stack: Stack, results: list[dict[str, Any]]) -> list[float]:
 
 def drain_s(results: list[dict[str, Any]], done_at: float) -> float:
     """From the last ack to the moment the last reply and note were out."""
-    return done_at - max(r["sent"] + r["ms"] / 1000 for r in results)
+    return done_at - max(float(r["sent"]) + float(r["ms"]) / 1000 for r in results)
 
 
 async def ack_level(
@@ -111,7 +121,7 @@ async def ack_level(
     )
     cpu_before, requests_before = cpu_seconds(stack.pid), stack.cw_requests()
     bot = await stack.send(requests_for(stack, bot_texts), concurrency=concurrency)
-    done_at = await settle(stack, bot, timeout=120 + n / 10)
+    done_at = await settle(stack, bot, stall=30)
     cpu_used = cpu_seconds(stack.pid) - cpu_before
     to_note = to_note_ms(stack, bot)
     row: dict[str, Any] = {
@@ -126,6 +136,7 @@ async def ack_level(
         "cw_requests_per_command": (stack.cw_requests() - requests_before) / n,
         "drain_s": drain_s(bot, done_at),
         "replies_posted": sum(1 for r in bot if r["tag"]["hook"] in stack.hooks()),
+        "answered_in_ack": answered_at_once(bot),
     }
     if command == "note":
         row["notes_landed"] = len(to_note)
@@ -149,7 +160,7 @@ async def sustained(stack: Stack, rates: list[float], seconds: float) -> dict[st
         bot = await stack.send(
             requests_for(stack, note_texts(stack, n, f"rate {rate:g}")), rate=rate
         )
-        done_at = await settle(stack, bot, timeout=60 + n / 10)
+        done_at = await settle(stack, bot, stall=30)
         landed = [stack.landed[r["tag"]["note"]] for r in bot if r["tag"]["note"] in stack.landed]
         first_sent = min(r["sent"] for r in bot)
         bot_p99, floor_p99 = percentile(ack_ms(bot), 99), percentile(ack_ms(floor), 99)
@@ -163,6 +174,7 @@ async def sustained(stack: Stack, rates: list[float], seconds: float) -> dict[st
             "notes_landed": len(landed),
             "landed_per_s": len(landed) / (max(landed) - first_sent) if landed else 0.0,
             "drain_s": drain_s(bot, done_at),
+            "answered_in_ack": answered_at_once(bot),
         }
         step["kept_up"] = step["drain_s"] <= 1.0 and step["non_200"] == 0 and len(landed) == n
         step["held"] = step["kept_up"] and step["ratio_p99"] <= 1.5
@@ -210,7 +222,7 @@ async def forms(stack: Stack, per_form: int) -> dict[str, Any]:
                 opened.setdefault(trigger, call.at)
         return len(opened) == len(triggers)
 
-    await stack.wait_until(all_open, timeout=30)
+    await stack.wait_until(all_open, lambda: len(triggers) - len(opened), stall=30)
     times = {t: (opened[t] - r["sent"]) * 1000 for t, r in triggers.items() if t in opened}
     kinds = dict(zip(triggers, texts, strict=True))
     return {
@@ -230,7 +242,7 @@ async def warm_up(stack: Stack) -> None:
     results = await stack.send(
         requests_for(stack, [*note_texts(stack, 1, "warm-up"), "search printer"]), concurrency=1
     )
-    await settle(stack, results, timeout=60)
+    await settle(stack, results)
 
 
 async def end_to_end(stack: Stack, latency_ms: float, notes: int) -> dict[str, Any]:
@@ -242,7 +254,7 @@ async def end_to_end(stack: Stack, latency_ms: float, notes: int) -> dict[str, A
         results = await stack.send(
             requests_for(stack, note_texts(stack, notes, f"e2e {latency_ms:g}")), rate=1 / interval
         )
-        await settle(stack, results, timeout=60)
+        await settle(stack, results)
     finally:
         stack.sandbox.faults.configure(latency_ms=0)
     made = stack.sandbox.requests.records[before:]
@@ -266,7 +278,7 @@ async def searches(stack: Stack, n: int) -> dict[str, Any]:
     before = len(stack.sandbox.requests)
     texts = [f"search {SEARCH_WORDS[i % len(SEARCH_WORDS)]} {i}" for i in range(n)]
     results = await stack.send(requests_for(stack, texts), rate=4.0)
-    await settle(stack, results, timeout=60)
+    await settle(stack, results)
     made = stack.sandbox.requests.records[before:]
     return {
         "searches": n,
@@ -290,9 +302,7 @@ async def status_changes(stack: Stack, n: int) -> dict[str, Any]:
         trigger = sender.trigger()
         status, _, _ = await sender.command("status", user=SLACK_USER, trigger=trigger)
         assert status == 200, status
-        opened = await stack.fake.wait_call(
-            "views.open", lambda c, t=trigger: c.get("trigger_id") == t, timeout=30
-        )
+        opened = await stack.fake.wait_call("views.open", _with("trigger_id", trigger), timeout=30)
         options, tries = await _picker(sender, opened["view"])
         empty += tries
         choice = next(
@@ -313,11 +323,7 @@ async def status_changes(stack: Stack, n: int) -> dict[str, Any]:
             user=SLACK_USER,
             view_id=view_id,
         )
-        await stack.fake.wait_call(
-            "views.update",
-            lambda c, v=view_id: c.get("view_id") == v and "now *" in json.dumps(c["view"]),
-            timeout=30,
-        )
+        await stack.fake.wait_call("views.update", _with("view_id", view_id, "now *"), timeout=30)
         if i == 0:
             continue
         made = stack.sandbox.requests.records[before:]
@@ -333,6 +339,15 @@ async def status_changes(stack: Stack, n: int) -> dict[str, Any]:
         "cw_requests_per_status_change": counts,
         "cw_request_kinds": dict(kinds),
     }
+
+
+def _with(key: str, value: str, text: str = "") -> Callable[[Call], bool]:
+    """A Web API call whose `key` is `value` (and whose view says `text`)."""
+
+    def match(call: Call) -> bool:
+        return bool(call.get(key) == value and text in json.dumps(call.get("view")))
+
+    return match
 
 
 async def _picker(sender: SlackSender, view: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:

@@ -380,11 +380,17 @@ class Stack:
         self._hooks_seen = len(self.fake.hooks)
         return self.hooks_at
 
-    async def wait_until(self, done: Callable[[], bool], timeout: float) -> float:
-        """Poll until `done()`; returns when it became true (perf_counter), or NaN on timeout."""
-        deadline = time.monotonic() + timeout
+    async def wait_until(
+        self, done: Callable[[], bool], left: Callable[[], int], stall: float
+    ) -> float:
+        """Poll until `done()`; returns when it became true (perf_counter), or NaN once `left()`
+        (what is still awaited) has not gone down for `stall` seconds."""
+        best, moved = left(), time.monotonic()
         while not done():
-            if time.monotonic() > deadline:
+            now_left = left()
+            if now_left < best:
+                best, moved = now_left, time.monotonic()
+            elif time.monotonic() - moved > stall:
                 return float("nan")
             await asyncio.sleep(0.02)
         return time.perf_counter()

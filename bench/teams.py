@@ -66,7 +66,11 @@ async def level(
     tags = [stack.tag() for _ in range(n)]
     turns = [_request(stack, message(stack, f"note Teams bench bq{t}"), {"note": t}) for t in tags]
     turned = await stack.send(turns, concurrency=concurrency)
-    await stack.wait_until(lambda: all(t in stack.landed for t in tags), timeout=60 + n / 10)
+
+    def left() -> int:
+        return sum(1 for t in tags if t not in stack.landed)
+
+    await stack.wait_until(lambda: left() == 0, left, stall=30)
     if not quiet:
         log(f"{stack.database}: Teams at {concurrency} concurrent done")
     return [
@@ -112,9 +116,12 @@ async def openers(stack: Stack, forms: tuple[str, ...]) -> dict[str, dict[str, A
         activity = message(stack, form)
         status, _ = await sender.send(activity)
         assert status < 300, status
-        call = await stack.connector.wait_post(
-            lambda c, a=activity["id"]: c.activity_id == a and _opener(c) is not None, timeout=30
-        )
+        answer_to: str = activity["id"]
+
+        def card_with_opener(call: Call, answer_to: str = answer_to) -> bool:
+            return call.activity_id == answer_to and _opener(call) is not None
+
+        call = await stack.connector.wait_post(card_with_opener, timeout=30)
         data = _opener(call)
         assert data is not None
         found[form] = data
