@@ -12,8 +12,7 @@ starts `psabot serve`, the floor server and the load generator as their own proc
 Markdown report goes to stdout, progress to stderr. Nothing here asserts a budget: the report
 says whether each held and by how much it was missed (docs/benchmarks.md).
 
-More sections: append `(title, async function(quick) -> dict)` to `SECTIONS`; each runs once
-after the databases and gets its own table and JSON entry.
+More sections (the ConnectWise client comparison, say) are appended to `SECTIONS` below.
 """
 
 from __future__ import annotations
@@ -37,6 +36,9 @@ from bench import slack, teams
 from bench.report import check_budgets, markdown
 from bench.stack import ROOT, Stack, cpu_seconds, log, postgres_problem, rss_mib
 
+# More sections: each runs once after the databases, with the --quick flag, and gets its own
+# table and `sections[title]` in the JSON. One line adds one, e.g. after importing it:
+#   SECTIONS.append(("ConnectWise client: pyconnectwise vs psabot", bench_peer))
 Section = tuple[str, Callable[[bool], Awaitable[dict[str, Any]]]]
 SECTIONS: list[Section] = []
 
@@ -194,10 +196,14 @@ async def run(quick: bool, wanted: str | None, command: str) -> dict[str, Any]:
     databases, skipped = await choose_databases(wanted)
     plan = QUICK if quick else FULL
     results = {name: await measure(name, plan) for name in databases}
-    sections = {}
+    sections: dict[str, dict[str, Any]] = {}
     for title, section in SECTIONS:
         log(f"section: {title}")
-        sections[title] = await section(quick)
+        try:
+            sections[title] = await section(quick)
+        except Exception as exc:  # the rest of the report still gets written; exit status 1
+            log(f"section {title!r} failed: {type(exc).__name__}: {exc}")
+            sections[title] = {"failed": f"{type(exc).__name__}: {exc}"}
     return {
         "machine": machine(),
         "commit": commit(),
@@ -239,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         args.json.write_text(json.dumps(plain(report), indent=2, allow_nan=False) + "\n")
     log(f"done in {report['duration_s']:.0f} s")
+    if any("failed" in section for section in report["sections"].values()):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
