@@ -86,8 +86,8 @@ async def measure(database: str, plan: Plan) -> dict[str, Any]:
     """Everything for one database, on a fresh stack."""
     stack = Stack(database)
     log(f"{database}: starting psabot serve, the floor, the load generator and the fakes")
-    await stack.start()
     try:
+        await stack.start()
         await asyncio.sleep(plan.idle_seconds / 2)
         rss_idle = rss_mib(stack.pid)
         cpu_before = cpu_seconds(stack.pid)
@@ -125,9 +125,11 @@ async def measure(database: str, plan: Plan) -> dict[str, Any]:
         result["cpu"] = {"idle_ms_per_s": idle_ms_per_s}
         result["rss_mib"] = {"idle": rss_idle, "peak": rss_mib(stack.pid, "VmHWM")}
         result["facts"] = facts(stack)
-        return result
-    finally:
-        await stack.close()
+    except BaseException:
+        await stack.close(keep=True)  # a failed run leaves its logs to look at
+        raise
+    await stack.close()
+    return result
 
 
 def facts(stack: Stack) -> dict[str, int]:

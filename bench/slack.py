@@ -164,7 +164,7 @@ async def sustained(stack: Stack, rates: list[float], seconds: float) -> dict[st
         landed = [stack.landed[r["tag"]["note"]] for r in bot if r["tag"]["note"] in stack.landed]
         first_sent = min(r["sent"] for r in bot)
         bot_p99, floor_p99 = percentile(ack_ms(bot), 99), percentile(ack_ms(floor), 99)
-        step = {
+        step: dict[str, Any] = {
             "rate_per_s": rate,
             "notes": n,
             "non_200": non_200(bot) + non_200(floor),

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import sys
 import tempfile
@@ -304,7 +305,8 @@ class Stack:
         await wait_http(self.bot_url + "/healthz", self.bot, self.work / "bot.log")
         await wait_http(self.floor_url + "/slack/events", self.floor, self.work / "floor.log")
 
-    async def close(self) -> None:
+    async def close(self, *, keep: bool = False) -> None:
+        """Stop everything; the work folder (database, logs) is removed unless `keep`."""
         for process in (self.bot, self.floor):
             await stop(process)
         if self.load is not None:
@@ -314,6 +316,10 @@ class Stack:
         await self.sandbox.stop()
         if self._pg_name is not None:
             await drop_database(self._pg_name)
+        if keep:
+            log(f"{self.database}: the bot's database and logs are kept in {self.work}")
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
 
     async def _note_stored(self, request: web.Request, response: web.StreamResponse) -> None:
         """The sandbox's response hook: the moment a bench note was stored on the ticket."""
