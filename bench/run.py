@@ -33,14 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import slack, teams
+from bench.peer import bench_peer
 from bench.report import check_budgets, markdown
 from bench.stack import ROOT, Stack, cpu_seconds, log, postgres_problem, rss_mib
 
 # More sections: each runs once after the databases, with the --quick flag, and gets its own
-# table and `sections[title]` in the JSON. One line adds one, e.g. after importing it:
-#   SECTIONS.append(("ConnectWise client: pyconnectwise vs psabot", bench_peer))
+# table and `sections[title]` in the JSON (`--no-sections` leaves them out).
 Section = tuple[str, Callable[[bool], Awaitable[dict[str, Any]]]]
-SECTIONS: list[Section] = []
+SECTIONS: list[Section] = [("ConnectWise client: pyconnectwise vs psabot", bench_peer)]
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,9 @@ async def choose_databases(wanted: str | None) -> tuple[list[str], dict[str, str
     return (["sqlite", "postgresql"] if wanted == "both" else [wanted]), {}
 
 
-async def run(quick: bool, wanted: str | None, command: str) -> dict[str, Any]:
+async def run(
+    quick: bool, wanted: str | None, command: str, sections_wanted: bool = True
+) -> dict[str, Any]:
     # SIGTERM stops the run like Ctrl-C: the stacks close (processes stopped, database dropped)
     task = asyncio.current_task()
     if task is not None:
@@ -199,7 +201,7 @@ async def run(quick: bool, wanted: str | None, command: str) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     results = {name: await measure(name, plan) for name in databases}
     sections: dict[str, dict[str, Any]] = {}
-    for title, section in SECTIONS:
+    for title, section in SECTIONS if sections_wanted else []:
         log(f"section: {title}")
         try:
             sections[title] = await section(quick)
@@ -240,9 +242,14 @@ def main(argv: list[str] | None = None) -> None:
         help="default: both when PostgreSQL is reachable, else sqlite",
     )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--no-sections",
+        action="store_true",
+        help="leave out the sections after the databases (the pyconnectwise comparison)",
+    )
     args = parser.parse_args(argv)
     shown = " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])])
-    report = asyncio.run(run(args.quick, args.database, shown))
+    report = asyncio.run(run(args.quick, args.database, shown, not args.no_sections))
     print(markdown(report))
     if args.json:
         args.json.write_text(json.dumps(plain(report), indent=2, allow_nan=False) + "\n")
