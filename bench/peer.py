@@ -54,7 +54,7 @@ import aiohttp
 
 from psa.connectwise.client import MAX_PAGES
 from psa.connectwise.hosts import HostPolicy
-from psa.connectwise.parse import parse_ticket
+from psa.connectwise.parse import parse_tickets
 from psa.connectwise.provider import TICKET_FIELDS, ConnectWiseProvider
 from psa.connectwise.sandbox import DEFAULT_COMPANY_ID, DEMO_CLIENT_ID, OPEN_TICKET_ID
 from psa.types import ConnectionSettings, NoteType
@@ -218,7 +218,7 @@ class PsabotClient:
             page_size=PAGE_SIZE,
             operation="bench: list tickets",
         )
-        return len([parse_ticket(r) for r in rows if isinstance(r, dict)])
+        return len(parse_tickets(rows))
 
     async def post_notes(self, count: int, label: str) -> int:
         posted = [

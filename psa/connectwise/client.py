@@ -100,12 +100,15 @@ async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes
     declared = resp.content_length
     if declared is not None and declared > limit:
         return b"", True
-    buffer = bytearray()
+    # The chunks are joined once at the end (one copy of the body, not one per chunk).
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in resp.content.iter_chunked(_CHUNK):
-        buffer += chunk
-        if len(buffer) > limit:
-            return bytes(buffer[:limit]), True
-    return bytes(buffer), False
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
 
 
 def _mib(size: int) -> str:
