@@ -121,6 +121,8 @@ AWKWARD_TEXT = st.sampled_from(
         'q_href": "x',
         "https://example.test/a",
         "a://b",
+        'say "hi" at https://x',
+        "c:\\://",
         ":/",
         "service/tickets/1",
         'quote"_href',

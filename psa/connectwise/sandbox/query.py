@@ -212,9 +212,7 @@ def _find_key(record: JsonObject, name: str) -> str | None:
     return next((k for k in record if k.casefold() == wanted), None)
 
 
-def _copy_path(
-    source: JsonObject, target: JsonObject, path: Sequence[str], built: set[int]
-) -> None:
+def _copy_path(source: JsonObject, target: JsonObject, path: Sequence[str]) -> None:
     key = _find_key(source, path[0])
     if key is None:
         return
@@ -222,13 +220,10 @@ def _copy_path(
     if len(path) == 1:
         target[key] = value  # shared, not copied: a projection is only ever serialized
     elif isinstance(value, dict):
-        branch = target.get(key)
-        if key not in target:
-            branch = target[key] = {}
-            built.add(id(branch))
-        if isinstance(branch, dict) and id(branch) in built:
-            _copy_path(value, branch, path[1:], built)
-        # else an earlier field put the whole of `value` there: this one adds nothing to it
+        branch = target.setdefault(key, {})
+        # `value` itself when an earlier field took it whole: nothing to add to it
+        if isinstance(branch, dict) and branch is not value:
+            _copy_path(value, branch, path[1:])
 
 
 @functools.lru_cache(maxsize=64)
@@ -248,7 +243,6 @@ def project(record: JsonObject, fields: str | None) -> JsonObject:
     if fields is None or not fields.strip():
         return record
     result: JsonObject = {}
-    built: set[int] = set()  # the branches made here; any other dict is the record's own
     for path in _field_paths(fields):
-        _copy_path(record, result, path, built)
+        _copy_path(record, result, path)
     return result
