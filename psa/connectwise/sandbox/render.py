@@ -20,7 +20,9 @@ def api_root(request: web.Request, codebase: str) -> str:
 # In `json.dumps` output a raw `"` is always a string's edge (inside one it is `\"`), and only
 # a key is followed by `: `, so this matches exactly the keys ending in `_href` that have a
 # string value, and only when that string holds no `://` (an absolute link is left alone).
-_RELATIVE_HREF = re.compile(r'_href": "(?!(?:[^"\\]|\\.)*?://)')
+# The look-ahead walks the string in runs without `"`, `\` or `:`, escapes and lone colons,
+# never backtracking (each step is decided by its first character).
+_RELATIVE_HREF = re.compile(r'_href": "(?!(?:[^"\\:]++|\\.|:(?!//))*+://)')
 
 
 def absolute_links(text: str, root: str) -> str:
