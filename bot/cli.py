@@ -178,6 +178,7 @@ def cmd_teams_package(args: argparse.Namespace, settings: Settings) -> int:
         developer_name=args.developer_name,
         developer_url=args.developer_url,
         version=args.app_version,
+        unfurl_domains=args.unfurl_domain or (),
     )
 
 
@@ -307,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--developer-url", help="https page for website, privacy and terms (default --base-url)"
     )
     teams_package.add_argument("--app-version", help="app version, raise it on every update")
+    teams_package.add_argument(
+        "--unfurl-domain",
+        action="append",
+        help="domain whose ticket links unfurl (repeat it; default *.myconnectwise.net; "
+        "add your on-premises ConnectWise host)",
+    )
     teams_package.set_defaults(func=cmd_teams_package)
     for command in sub.choices.values():
         # `psabot serve --debug` works as well as `psabot --debug serve`.

@@ -12,6 +12,7 @@ from bot.core.context import Services, provider_for_account
 from bot.core.dispatch import Dispatcher
 from bot.core.events import EventBus
 from bot.core.intake import Intake, IntakeTuning
+from bot.core.sharing import SharingProbe
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.settings import Settings
@@ -59,6 +60,11 @@ class Runtime:
     @property
     def outbox(self) -> Outbox:
         return self.services.outbox
+
+    @property
+    def sharing(self) -> dict[str, SharingProbe]:
+        """Per platform, whether a channel is shared with another organisation."""
+        return self.services.sharing
 
     @classmethod
     async def open(

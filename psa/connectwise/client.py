@@ -5,10 +5,10 @@ connection. Requests carry Basic auth (`company+public:private`), the `clientId`
 pinned API version in `Accept`. The API base URL comes from `/login/companyinfo/{company}` and
 is re-resolved once when a 404 looks like the codebase moved (ConnectWise upgrades move it).
 
-Idempotent requests (GET, and PATCHes that set a value) are retried with capped exponential
+Idempotent requests (GETs, unless a caller says otherwise) are retried with capped exponential
 backoff and jitter on 429 (honouring Retry-After up to a cap), 5xx, timeouts and dropped
-connections. Non-idempotent requests (POST of a note) are never retried here: whether such a
-write happened is for the post ledger to find out.
+connections. Writes (POST of a note, PATCH of a status) are never retried here: whether such a
+write happened, and whether it should still be made, is for the post ledger to find out.
 
 Reads are bounded: a response body is streamed with a cap (MAX_RESPONSE_BYTES; error bodies,
 which are only classified, MAX_ERROR_BODY_BYTES), and a listing follows at most MAX_PAGES

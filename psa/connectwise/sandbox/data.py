@@ -278,7 +278,8 @@ def _well_known(anchor: datetime) -> dict[int, TicketPlan]:
     return {p.id: p for p in (printer, onboarding, vpn, backup)}
 
 
-def _ticket(plan: TicketPlan, data: Dataset, rng: random.Random) -> JsonObject:
+def ticket_record(plan: TicketPlan, data: Dataset, rng: random.Random) -> JsonObject:
+    """One ticket record as ConnectWise returns it (seeded tickets, and tickets POSTed)."""
     status = data.statuses[plan.status_id]
     priority_seed = next(p for p in catalog.PRIORITIES if p.id == plan.priority_id)
     closed = bool(status["closedStatus"])
@@ -434,7 +435,7 @@ def build_dataset(
     pending_notes: list[tuple[datetime, int, NotePlan]] = []
     device_ids: dict[str, int] = {}
     for plan in plans:
-        data.tickets[plan.id] = _ticket(plan, data, rng)
+        data.tickets[plan.id] = ticket_record(plan, data, rng)
         pending_notes.extend((n.created, plan.id, n) for n in plan.notes)
         for device in plan.devices:
             config_id = device_ids.setdefault(device, FIRST_CONFIGURATION_ID + len(device_ids))

@@ -63,6 +63,7 @@ class SandboxState:
         self.tickets: dict[int, JsonObject] = {}
         self.notes: dict[int, JsonObject] = {}
         self.configurations: dict[int, list[JsonObject]] = {}
+        self.time_entries: dict[int, JsonObject] = {}  # none seeded; see sandbox/work.py
         self.reset(seed)
 
     def reset(self, seed: int | None = None, ticket_count: int | None = None) -> None:
@@ -82,6 +83,7 @@ class SandboxState:
         self.tickets = data.tickets
         self.notes = data.notes
         self.configurations = data.configurations
+        self.time_entries = {}
 
     # --- accessors -----------------------------------------------------------------------
 
@@ -91,6 +93,12 @@ class SandboxState:
     def notes_for(self, ticket_id: int) -> list[JsonObject]:
         return sorted(
             (n for n in self.notes.values() if n["ticketId"] == ticket_id), key=lambda n: n["id"]
+        )
+
+    def time_entries_for(self, ticket_id: int) -> list[JsonObject]:
+        return sorted(
+            (e for e in self.time_entries.values() if e["chargeToId"] == ticket_id),
+            key=lambda e: e["id"],
         )
 
     def configurations_for(self, ticket_id: int) -> list[JsonObject]:
@@ -308,7 +316,7 @@ class SandboxState:
                     "internalAnalysisFlag or resolutionFlag must be true.",
                 )
             )
-        member = self._note_member(body.get("member"), problems)
+        member = self.note_member(body.get("member"), problems)
         if problems:
             raise invalid_object("serviceNote", problems)
         assert isinstance(text, str)  # checked above; narrows for mypy
@@ -333,7 +341,8 @@ class SandboxState:
         ticket["_info"]["updatedBy"] = actor
         return note
 
-    def _note_member(self, value: object, problems: list[FieldProblem]) -> JsonObject | None:
+    def note_member(self, value: object, problems: list[FieldProblem]) -> JsonObject | None:
+        """The active member a note or time entry names, or None (and a problem) if none."""
         if value is None:
             return None
         key: int | str | None = None
