@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from bot import __version__, teams
+from bot import __version__, callbacks_route, teams
 from bot.core.intake import IntakeTuning
 from bot.runtime import OutboxTuning, Runtime
 from bot.settings import Settings
@@ -69,4 +69,5 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     for mount in TRANSPORTS:
         mount(app, RUNTIME, settings)
+    callbacks_route.mount(app, RUNTIME, settings)  # ConnectWise → linked threads
     return app
