@@ -95,6 +95,25 @@ async def seed_workspace(
         await store.aclose()
 
 
+def bot_env(
+    db_url: str, key: str, data_dir: Path, sandbox: SandboxServer, slack_api_url: str, **extra: str
+) -> dict[str, str]:
+    """The environment of a `psabot serve` on `db_url`, talking to the sandbox and a fake
+    Slack, with a short lease and settle window so that recovery happens within a test."""
+    return {
+        "PSABOT_DATABASE_URL": db_url,
+        "PSABOT_ENCRYPTION_KEYS": key,
+        "PSABOT_DATA_DIR": str(data_dir),
+        "PSABOT_CW_ALLOWED_HOSTS": sandbox.host_port,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_API_URL": slack_api_url,
+        "PSABOT_LEASE_SECONDS": "1.5",
+        "PSABOT_SETTLE_SECONDS": "0.5",
+        **extra,
+    }
+
+
 @dataclass
 class BotProcess:
     """One `psabot serve` process after another on the same port and database."""
@@ -104,6 +123,7 @@ class BotProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    name: str = "bot"  # log files are <name>-<n>.log: two processes may share a log_dir
 
     @property
     def url(self) -> str:
@@ -111,7 +131,7 @@ class BotProcess:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.starts += 1
-        with (self.log_dir / f"bot-{self.starts}.log").open("wb") as log:
+        with (self.log_dir / f"{self.name}-{self.starts}.log").open("wb") as log:
             return subprocess.Popen(
                 [
                     sys.executable,
@@ -161,5 +181,6 @@ class BotProcess:
 
     def log(self) -> str:
         return "\n".join(
-            p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob("bot-*.log"))
+            p.read_text(errors="replace")[-3000:]
+            for p in sorted(self.log_dir.glob(f"{self.name}-*.log"))
         )

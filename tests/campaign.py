@@ -1,0 +1,135 @@
+"""What the reliability campaigns share: the notes they send, how they check that every acked
+note reached its ticket exactly once and its author, and how they report their counts.
+
+Every campaign has a fast variant in the default test run and a long one marked `slow`, run
+with PSABOT_SLOW_TESTS=1. Each records its counts with `report`; the counts are printed at the
+end of the pytest run (and appended as JSON lines to PSABOT_CAMPAIGN_LOG when it is set), so
+docs/reliability.md can quote one full run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from bot_process import CHANNEL
+from fake_slack import FakeSlack, SlackSender
+
+from psa.connectwise.sandbox import OPEN_TICKET_ID, SandboxServer
+
+SLOW = os.environ.get("PSABOT_SLOW_TESTS") == "1"
+SEED = int(os.environ.get("PSABOT_CAMPAIGN_SEED", "7"))
+REPORT_FILE = os.environ.get("PSABOT_CAMPAIGN_LOG")
+RESULTS: list[tuple[str, dict[str, Any]]] = []  # printed by conftest's terminal summary
+REF = re.compile(r"\bref ([0-9a-f]{8})\b")
+
+
+def report(name: str, **counts: Any) -> dict[str, Any]:
+    """Record a campaign's counts (and print them, visible with -s or on failure)."""
+    RESULTS.append((name, counts))
+    line = json.dumps({"campaign": name, **counts}, default=str)
+    print(line)
+    if REPORT_FILE:
+        with open(REPORT_FILE, "a", encoding="utf-8") as out:
+            out.write(line + "\n")
+    return counts
+
+
+@dataclass
+class Sent:
+    text: str
+    user: str
+    acked: bool = False
+    refused: bool = False  # acked with "nothing was recorded"
+    body: str = ""
+
+
+async def send_note(sender: SlackSender, note: Sent, channel: str = CHANNEL) -> None:
+    """`/ticket note <text>` as Slack sends it; a process that dies first leaves it unacked."""
+    try:
+        status, body, _ = await sender.command(f"note {note.text}", user=note.user, channel=channel)
+    except (aiohttp.ClientError, OSError):
+        return  # the process died before it answered: not acked
+    note.acked = status == 200
+    note.refused = "couldn't record" in body
+    note.body = body
+
+
+def acked(sent: list[Sent]) -> list[Sent]:
+    return [n for n in sent if n.acked and not n.refused]
+
+
+def outcome_told(fake: FakeSlack, note: Sent, outcome: str = "Note added") -> bool:
+    """The author heard `outcome`: a response_url post or an ephemeral naming their note."""
+    for hook in fake.hooks:
+        text = json.dumps(hook.body, ensure_ascii=False)
+        if note.text in text and outcome in text:
+            return True
+    for call in fake.api("chat.postEphemeral"):
+        text = json.dumps(call.params, ensure_ascii=False)
+        if call.get("user") == note.user and note.text in text and outcome in text:
+            return True
+    return False
+
+
+def told(fake: FakeSlack, note: Sent) -> bool:
+    return outcome_told(fake, note, "Note added")
+
+
+def on_ticket(sandbox: SandboxServer, note: Sent, ticket: int = OPEN_TICKET_ID) -> int:
+    return sum(n["text"].startswith(note.text + "\n") for n in sandbox.state.notes_for(ticket))
+
+
+def footer_refs(sandbox: SandboxServer, ticket: int = OPEN_TICKET_ID) -> Counter[str]:
+    """How often each footer reference (`ref 7f3a9c12`) appears on the ticket's notes."""
+    return Counter(
+        ref for n in sandbox.state.notes_for(ticket) for ref in REF.findall(str(n["text"]))
+    )
+
+
+async def wait_settled(
+    sandbox: SandboxServer, fake: FakeSlack, sent: list[Sent], timeout: float = 60
+) -> None:
+    """Until every acked note is on its ticket and its author told (or `timeout`), then a
+    second more, so that anything that would double has had its chance."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(on_ticket(sandbox, n) >= 1 and told(fake, n) for n in acked(sent)):
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)
+
+
+def tally(sent: list[Sent], sandbox: SandboxServer, fake: FakeSlack) -> dict[str, int]:
+    good = acked(sent)
+    return {
+        "sent": len(sent),
+        "acked": len(good),
+        "refused_at_ack": sum(n.refused for n in sent),
+        "unanswered": sum(not n.acked for n in sent),
+        "posted": sum(on_ticket(sandbox, n) >= 1 for n in sent),
+        "doubled": sum(on_ticket(sandbox, n) > 1 for n in sent),
+        "lost": sum(on_ticket(sandbox, n) == 0 for n in good),
+        "told": sum(told(fake, n) for n in good),
+    }
+
+
+def check(sent: list[Sent], sandbox: SandboxServer, fake: FakeSlack, log: str) -> None:
+    """Every acked note on its ticket once, its author told; nothing posted twice."""
+    good = acked(sent)
+    assert good, "the burst should have acked some notes"
+    lost = [n.text for n in good if on_ticket(sandbox, n) == 0]
+    doubled = [n.text for n in sent if on_ticket(sandbox, n) > 1]
+    untold = [n.text for n in good if not told(fake, n)]
+    refs = {ref: count for ref, count in footer_refs(sandbox).items() if count > 1}
+    assert not lost, f"acked but never posted: {lost}\n{log}"
+    assert not doubled, f"posted twice: {doubled}"
+    assert not refs, f"footer references posted twice: {refs}"
+    assert not untold, f"posted but the author never heard: {untold}\n{log}"
