@@ -10,19 +10,28 @@ docs/reliability.md can quote one full run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from bot_process import CHANNEL
 from fake_slack import FakeSlack, SlackSender
 
+from bot.app import RUNTIME, create_app
+from bot.core.intake import IntakeTuning
+from bot.runtime import OutboxTuning, Runtime
+from bot.settings import Settings
 from psa.connectwise.sandbox import OPEN_TICKET_ID, SandboxServer
+from psa.registry import ProviderRegistry
 
 SLOW = os.environ.get("PSABOT_SLOW_TESTS") == "1"
 SEED = int(os.environ.get("PSABOT_CAMPAIGN_SEED", "7"))
@@ -133,3 +142,36 @@ def check(sent: list[Sent], sandbox: SandboxServer, fake: FakeSlack, log: str) -
     assert not doubled, f"posted twice: {doubled}"
     assert not refs, f"footer references posted twice: {refs}"
     assert not untold, f"posted but the author never heard: {untold}\n{log}"
+
+
+# The background work of an in-process bot, shortened so a campaign settles within a test.
+CAMPAIGN_OUTBOX = OutboxTuning(
+    lease=timedelta(seconds=2),
+    retry_window=timedelta(seconds=30),
+    settle_window=timedelta(seconds=0.3),
+    base_delay=0.05,
+    max_delay=0.5,
+    poll_interval=0.1,
+)
+CAMPAIGN_INTAKE = IntakeTuning(lease=timedelta(seconds=2), poll_interval=0.1)
+
+
+@contextlib.asynccontextmanager
+async def served(
+    settings: Settings,
+    *,
+    tuning: OutboxTuning = CAMPAIGN_OUTBOX,
+    intake_tuning: IntakeTuning = CAMPAIGN_INTAKE,
+    registry: ProviderRegistry | None = None,
+) -> AsyncIterator[tuple[str, Runtime]]:
+    """The real aiohttp app (Slack and Teams routes) on a free port, in this process."""
+    app = create_app(settings, tuning=tuning, intake_tuning=intake_tuning, registry=registry)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}", app[RUNTIME]
+    finally:
+        await runner.cleanup()

@@ -11,19 +11,16 @@ campaigns (`slow`) with PSABOT_SLOW_TESTS=1.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from bot_process import SIGNING_SECRET, TEAM, BotProcess, bot_env, seed_workspace
 from campaign import (
     SEED,
@@ -33,15 +30,13 @@ from campaign import (
     on_ticket,
     report,
     send_note,
+    served,
     tally,
     wait_settled,
 )
 from fake_slack import FakeSlack, SlackSender
 from pg_cluster import PgCluster
 
-from bot.app import create_app
-from bot.core.intake import IntakeTuning
-from bot.runtime import OutboxTuning
 from bot.settings import Settings
 from psa.connectwise.sandbox import SandboxServer
 
@@ -296,34 +291,6 @@ def pg_cluster() -> Iterator[PgCluster]:
         cluster.destroy()
 
 
-@contextlib.asynccontextmanager
-async def served(settings: Settings) -> AsyncIterator[str]:
-    tuning = OutboxTuning(
-        lease=timedelta(seconds=2),
-        retry_window=timedelta(seconds=30),
-        settle_window=timedelta(seconds=0.3),
-        base_delay=0.05,
-        max_delay=0.5,
-        poll_interval=0.1,
-    )
-    runner = web.AppRunner(
-        create_app(
-            settings,
-            tuning=tuning,
-            intake_tuning=IntakeTuning(lease=timedelta(seconds=2), poll_interval=0.1),
-        ),
-        access_log=None,
-    )
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
-
-
 def refused_with_text(body: str, note: Sent) -> bool:
     return "nothing was sent" in body and note.text in body
 
@@ -357,7 +324,7 @@ async def outage_campaign(
     rng = random.Random(seed)
     sent = new_notes("Outage", notes, rng)
     restarts: list[dict[str, float]] = []
-    async with served(settings) as url:
+    async with served(settings) as (url, _):
         sender = SlackSender(url, SIGNING_SECRET, fake, team=TEAM)
         spread = sum(outages) + 2.0 * len(outages) + 1.0
         sending = [
