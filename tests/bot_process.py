@@ -43,6 +43,7 @@ async def seed_workspace(
     platform: str = "slack",
     account: str = TEAM,
     conversation: str = CHANNEL,
+    ticket_summary: str = "Front desk printer",
 ) -> None:
     """Migrate, connect the workspace (a Slack team, a Teams tenant) to the sandbox, link the
     conversation (#C1) to the open ticket and map every user in `users` (chat id → name) to
@@ -77,7 +78,7 @@ async def seed_workspace(
                 channel_id=conversation,
                 thread_id=None,
                 ticket_id=OPEN_TICKET_ID,
-                ticket_summary="Front desk printer",
+                ticket_summary=ticket_summary,
                 linked_by="U1",
             )
             for user_id, name in users.items():

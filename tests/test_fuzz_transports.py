@@ -58,7 +58,7 @@ FUZZ = settings(
 )
 USERS = {"U001": "Tech One", "U002": "Tech Two"}
 TEAMS_CHANNEL = "19:fuzz@thread.tacv2"
-TEAMS_THREAD = f"{TEAMS_CHANNEL};messageid=1611060744833"
+TEAMS_THREAD = TEAMS_CHANNEL  # seeded as linked (a thread would key as channel/thread)
 TECH = Person("29:tech", "aad-tech-2", "Jane Doe", None, upn="jane.doe@example.com")
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
 INTERNAL = "Something went wrong on our side"
