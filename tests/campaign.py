@@ -17,7 +17,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -75,17 +75,52 @@ def acked(sent: list[Sent]) -> list[Sent]:
     return [n for n in sent if n.acked and not n.refused]
 
 
+# Campaign notes are named "<Label> <run> note <nnnn>"; what authors were told and what is on
+# a ticket is indexed by that name as it arrives, as a scan of every reply for every note would
+# be quadratic and, with a thousand notes, starve the bot sharing this event loop.
+NOTE_NAME = re.compile(r"\b[A-Z][a-z]+ [0-9a-f]{6} note \d{4}\b")
+
+
+@dataclass
+class _Heard:
+    fake: FakeSlack
+    hooks: int = 0
+    calls: int = 0
+    by_note: dict[str, list[tuple[str | None, str]]] = field(default_factory=dict)
+
+    def refresh(self) -> None:
+        hooks, calls = self.fake.hooks, self.fake.calls
+        for hook in hooks[self.hooks :]:
+            self._add(None, json.dumps(hook.body, ensure_ascii=False))
+        for call in calls[self.calls :]:
+            if call.method == "chat.postEphemeral":
+                self._add(call.get("user"), json.dumps(call.params, ensure_ascii=False))
+        self.hooks, self.calls = len(hooks), len(calls)
+
+    def _add(self, user: str | None, text: str) -> None:
+        for name in set(NOTE_NAME.findall(text)):
+            self.by_note.setdefault(name, []).append((user, text))
+
+
+_HEARD: dict[int, _Heard] = {}
+_TICKETS: dict[tuple[int, int], tuple[SandboxServer, int, Counter[str]]] = {}
+
+
 def outcome_told(fake: FakeSlack, note: Sent, outcome: str = "Note added") -> bool:
-    """The author heard `outcome`: a response_url post or an ephemeral naming their note."""
-    for hook in fake.hooks:
-        text = json.dumps(hook.body, ensure_ascii=False)
-        if note.text in text and outcome in text:
-            return True
-    for call in fake.api("chat.postEphemeral"):
-        text = json.dumps(call.params, ensure_ascii=False)
-        if call.get("user") == note.user and note.text in text and outcome in text:
-            return True
-    return False
+    """The author heard `outcome`: a response_url post, or an ephemeral to them, naming
+    their note."""
+    heard = _HEARD.get(id(fake))
+    if heard is None or heard.fake is not fake:
+        heard = _HEARD[id(fake)] = _Heard(fake)
+    heard.refresh()
+    if NOTE_NAME.fullmatch(note.text):
+        replies = heard.by_note.get(note.text, [])
+    else:
+        replies = [(u, t) for entries in heard.by_note.values() for u, t in entries]
+    return any(
+        note.text in text and outcome in text and user in (None, note.user)
+        for user, text in replies
+    )
 
 
 def told(fake: FakeSlack, note: Sent) -> bool:
@@ -93,7 +128,16 @@ def told(fake: FakeSlack, note: Sent) -> bool:
 
 
 def on_ticket(sandbox: SandboxServer, note: Sent, ticket: int = OPEN_TICKET_ID) -> int:
-    return sum(n["text"].startswith(note.text + "\n") for n in sandbox.state.notes_for(ticket))
+    """How many notes on the ticket are this one (its text, then the footer)."""
+    key = (id(sandbox), ticket)
+    size = len(sandbox.state.notes)
+    cached = _TICKETS.get(key)
+    if cached is None or cached[0] is not sandbox or cached[1] != size:
+        first_lines = Counter(
+            str(n["text"]).split("\n", 1)[0] for n in sandbox.state.notes_for(ticket)
+        )
+        cached = _TICKETS[key] = (sandbox, size, first_lines)
+    return cached[2][note.text]
 
 
 def footer_refs(sandbox: SandboxServer, ticket: int = OPEN_TICKET_ID) -> Counter[str]:
