@@ -123,6 +123,12 @@ def outcome_told(fake: FakeSlack, note: Sent, outcome: str = "Note added") -> bo
     )
 
 
+def replies_for(fake: FakeSlack, note: Sent) -> list[str]:
+    """Everything the author of `note` was sent that names it (for failure messages)."""
+    outcome_told(fake, note)  # brings the index up to date
+    return [text[:400] for _, text in _HEARD[id(fake)].by_note.get(note.text, [])]
+
+
 def told(fake: FakeSlack, note: Sent) -> bool:
     return outcome_told(fake, note, "Note added")
 

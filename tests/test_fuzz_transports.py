@@ -15,7 +15,7 @@ reads, against the real aiohttp app with the ConnectWise sandbox behind it.
   sentence, nothing written unless told.
 
 The app, the sandbox and the fakes run on an event loop in a thread of their own, so
-hypothesis drives plain functions. Fast: 40-60 examples per property, derandomized;
+hypothesis drives plain functions. Fast: 50 examples per property, derandomized;
 PSABOT_SLOW_TESTS=1: 1,000 per property, random.
 """
 
@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from bot_process import CHANNEL, SIGNING_SECRET, TEAM, seed_workspace
-from campaign import SLOW, report, served
+from campaign import report, served
 from fake_connector import TENANT, FakeConnector, Person, TeamsSender
 from fake_slack import FakeSlack, SlackSender, load
 from hypothesis import HealthCheck, given, settings
@@ -49,13 +49,19 @@ from psa.connectwise.sandbox import OPEN_TICKET_ID, SandboxServer
 from storage.crypto import generate_key
 
 T = TypeVar("T")
-EXAMPLES = 1000 if SLOW else 50
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=not SLOW,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+FAST, LONG = 50, 1000  # examples per property: the default run, and PSABOT_SLOW_TESTS=1
+
+
+def fuzz(examples: int) -> settings:
+    """The default run is derandomized (the same examples every time); the long one is not."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=examples <= FAST,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+
+
 USERS = {"U001": "Tech One", "U002": "Tech Two"}
 TEAMS_CHANNEL = "19:fuzz@thread.tacv2"
 TEAMS_THREAD = TEAMS_CHANNEL  # seeded as linked (a thread would key as channel/thread)
@@ -274,12 +280,11 @@ ARGS = st.one_of(
 )
 
 
-def test_any_text_after_ticket_gets_one_clear_answer_and_writes_only_as_a_write(
-    bot: Harness,
-) -> None:
+def grammar_property(bot: Harness, examples: int) -> None:
+    """Any text after `/ticket` gets one clear answer and writes only as a write command."""
     seen: dict[str, int] = {"examples": 0, "writes": 0}
 
-    @FUZZ
+    @fuzz(examples)
     @given(
         text=st.one_of(
             TEXT, st.tuples(st.sampled_from(WORDS), ARGS).map(" ".join), st.sampled_from(WORDS)
@@ -307,6 +312,18 @@ def test_any_text_after_ticket_gets_one_clear_answer_and_writes_only_as_a_write(
 
     check()
     report("fuzz: chat grammar", examples=seen["examples"], sent_to_connectwise=seen["writes"])
+
+
+def test_any_text_after_ticket_gets_one_clear_answer_and_writes_only_as_a_write(
+    bot: Harness,
+) -> None:
+    grammar_property(bot, FAST)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_the_chat_grammar_over_a_thousand_examples(bot: Harness) -> None:
+    grammar_property(bot, LONG)
 
 
 # -- Slack ------------------------------------------------------------------------------------
@@ -369,13 +386,14 @@ def slack_templates(bot: Harness, sender: SlackSender, marker: str) -> dict[str,
     }
 
 
-def test_fuzzed_slack_payloads_never_fail_and_write_nothing_untold(bot: Harness) -> None:
+def slack_property(bot: Harness, examples: int) -> None:
+    """Fuzzed signed Slack requests: never a 5xx, refusals one sentence, nothing untold."""
     sender = SlackSender(bot.url, SIGNING_SECRET, bot.slack, team=TEAM)
     outcomes = Outcomes()
     markers: dict[str, int] = {}  # marker → status
     kinds: dict[str, int] = {}
 
-    @FUZZ
+    @fuzz(examples)
     @given(data=st.data(), kind=st.sampled_from(sorted(slack_templates(bot, sender, "x"))))
     def check(data: st.DataObject, kind: str) -> None:
         marker = f"fz{len(markers):05d}x{time.monotonic_ns() % 10**6}"
@@ -414,6 +432,16 @@ def test_fuzzed_slack_payloads_never_fail_and_write_nothing_untold(bot: Harness)
     assert INTERNAL not in told
 
 
+def test_fuzzed_slack_payloads_never_fail_and_write_nothing_untold(bot: Harness) -> None:
+    slack_property(bot, FAST)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_fuzzed_slack_payloads_over_a_thousand_examples(bot: Harness) -> None:
+    slack_property(bot, LONG)
+
+
 # -- Teams ------------------------------------------------------------------------------------
 
 
@@ -442,13 +470,14 @@ def teams_templates(teams: TeamsSender, marker: str) -> dict[str, dict[str, Any]
     }
 
 
-def test_fuzzed_teams_activities_never_fail_and_write_nothing_untold(bot: Harness) -> None:
+def teams_property(bot: Harness, examples: int) -> None:
+    """Fuzzed Teams activities: never a 5xx, refusals one sentence, nothing untold."""
     teams = TeamsSender(bot.url, bot.connector)
     outcomes = Outcomes()
     markers: dict[str, int] = {}
     kinds: dict[str, int] = {}
 
-    @FUZZ
+    @fuzz(examples)
     @given(data=st.data(), kind=st.sampled_from(sorted(teams_templates(teams, "x"))))
     def check(data: st.DataObject, kind: str) -> None:
         marker = f"tz{len(markers):05d}x{time.monotonic_ns() % 10**6}"
@@ -476,3 +505,13 @@ def test_fuzzed_teams_activities_never_fail_and_write_nothing_untold(bot: Harnes
     )
     assert not refused_but_written and not untold, (refused_but_written, untold)
     assert INTERNAL not in told
+
+
+def test_fuzzed_teams_activities_never_fail_and_write_nothing_untold(bot: Harness) -> None:
+    teams_property(bot, FAST)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_fuzzed_teams_activities_over_a_thousand_examples(bot: Harness) -> None:
+    teams_property(bot, LONG)
