@@ -112,9 +112,11 @@ async def burst_with_kills(
     kills: int,
     seed: int,
     spread: float,
+    window: tuple[float, float],
 ) -> tuple[list[Sent], list[Kill]]:
     """`kills` bursts of `per_round` notes, each sent over `spread` seconds, the process killed
-    at a random instant of each and started again; the last process lives until all is done."""
+    at a random instant of `window` (seconds after the burst began) and started again; the
+    last process lives until all is done."""
     await seed_workspace(db_url, key, sandbox, USERS)
     bot = BotProcess(bot_env(db_url, key, tmp_path / "data", sandbox, fake.api_url), tmp_path)
     rng = random.Random(seed)
@@ -126,7 +128,7 @@ async def burst_with_kills(
         for round_no in range(kills):
             batch = sent[round_no * per_round : (round_no + 1) * per_round]
             sending = [asyncio.create_task(paced(sender, n, rng.uniform(0, spread))) for n in batch]
-            kill = Kill(at=rng.uniform(0.3, spread + 0.3))  # a random instant mid-burst
+            kill = Kill(at=rng.uniform(*window))
             await kill_when(bot, kill, batch, sandbox)
             instants.append(kill)
             await asyncio.gather(*sending)
@@ -177,6 +179,7 @@ async def test_kill_9_mid_burst_loses_and_doubles_nothing(
         kills=1,
         seed=SEED,
         spread=0.6,
+        window=(0.3, 0.9),  # mid-burst
     )
 
 
@@ -190,7 +193,10 @@ async def test_kill_9_with_200_notes_in_flight_at_5_instants(
     cw_sandbox: SandboxServer,
     slow_slack: FakeSlack,
 ) -> None:
-    """The full campaign: 5 bursts of 200 notes, each cut by `kill -9` at a random instant."""
+    """The full campaign: 5 bursts of 200 notes, each cut by `kill -9` at a random instant
+    while the whole burst is in flight: sent within 1.5 s, acked, and none posted yet (the
+    first users.info of each process takes 3 s; every note waits for its author's)."""
+    slow_slack.delay["users.info"] = 3.0
     await kill_campaign(
         "kill -9",
         db_url,
@@ -202,6 +208,7 @@ async def test_kill_9_with_200_notes_in_flight_at_5_instants(
         kills=5,
         seed=SEED,
         spread=1.5,
+        window=(1.7, 2.9),
     )
 
 
