@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from bot_process import CHANNEL, TEAM, BotProcess
 from campaign import report
@@ -269,7 +270,7 @@ class Secrets:
         }
 
 
-async def settled(fake: FakeSlack, connector: FakeConnector, quiet: float = 0.4) -> None:
+async def settled(fake: FakeSlack, connector: FakeConnector, quiet: float = 0.2) -> None:
     """Until nothing new reached Slack or Teams for `quiet` seconds (at most 15 s)."""
     deadline = time.monotonic() + 15
     seen = -1
@@ -279,6 +280,23 @@ async def settled(fake: FakeSlack, connector: FakeConnector, quiet: float = 0.4)
             return
         seen = now
         await asyncio.sleep(quiet)
+
+
+async def drained(bot: BotProcess, timeout: float) -> None:
+    """Until the process has no stored write or ledger row left (its /metrics says so)."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            async with session.get(bot.url + "/metrics") as resp:
+                text = await resp.text()
+            pending = [
+                float(line.split()[-1])
+                for line in text.splitlines()
+                if line.startswith(("psabot_ledger_pending ", "psabot_intake_pending "))
+            ]
+            if pending and not any(pending):
+                return
+            await asyncio.sleep(0.2)
 
 
 def form_values(site: str, company: str, public: str, private: str) -> dict[str, Any]:
@@ -294,6 +312,7 @@ async def slack_run(
     s: Secrets,
     connector: FakeConnector,
     notes: int,
+    bot: BotProcess,
 ) -> int:
     """Every kind of Slack request psabot takes; returns how many were sent."""
     sent = 0
@@ -342,10 +361,10 @@ async def slack_run(
     await sender.command("note forged", user=ADMIN, channel=CHANNEL)
     sender.secret = real
     sandbox.faults.configure(
-        rate_500=0.15,
-        rate_429=0.15,
-        rate_timeout=0.1,
-        rate_drop=0.1,
+        rate_500=0.05,
+        rate_429=0.05,
+        rate_timeout=0.05,
+        rate_drop=0.05,
         retry_after="1",
         hang_seconds=3.0,
     )
@@ -357,7 +376,8 @@ async def slack_run(
     sandbox.faults.script(["echo_headers"], method="GET")
     await sender.command("search printer", user=ADMIN, channel=CHANNEL)
     sent += notes + 2
-    await settled(fake, connector, quiet=1.0)
+    await drained(bot, timeout=60 + notes)  # every failing note retried to its end
+    await settled(fake, connector)
     sandbox.faults.clear()
     return sent
 
@@ -444,7 +464,7 @@ async def serve_at_debug(db_url: str, tmp_path: Path, *, notes: int, name: str) 
     try:
         await bot.start()
         slack_sender = SlackSender(bot.url, s.signing_secret, fake, team=TEAM)
-        sent = await slack_run(slack_sender, fake, sandbox, s, connector, notes)
+        sent = await slack_run(slack_sender, fake, sandbox, s, connector, notes, bot)
         sent += await teams_run(TeamsSender(bot.url, connector), connector, sandbox, s, fake)
     finally:
         bot.stop()
