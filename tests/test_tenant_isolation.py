@@ -130,7 +130,7 @@ B_TENANT = "bbbbbbbb-597b-41f0-a2a3-ef103fbd91bb"
 TEAMS_THREAD = "19:shared@thread.tacv2"  # a channel (a thread would key as channel/thread)
 SLACK_USERS = {"U001": "Alice Admin"}
 TEAMS_PERSON = Person("29:alice", "aad-alice-1", "Alice Admin", "alice@example.com")
-B_ARGS = {  # every command, with arguments that name A's ticket and A's people
+B_ARGS = {  # arguments that name A's ticket and A's people, for the commands that take them
     "link": [f"link {OPEN_TICKET_ID}"],
     "unlink": ["unlink"],
     "show": ["show"],
@@ -153,10 +153,21 @@ B_ARGS = {  # every command, with arguments that name A's ticket and A's people
 }
 
 
-def test_the_matrix_names_every_command() -> None:
+def b_commands() -> list[str]:
+    """Every registered command: as in B_ARGS, or bare and with A's ticket id (a command
+    added later is in the matrix without a change here)."""
     from handlers import root_router
 
-    assert {" ".join(c.words) for c in root_router().commands} == set(B_ARGS)
+    lines: list[str] = []
+    for words in sorted({" ".join(c.words) for c in root_router().commands}):
+        lines += B_ARGS.get(words, [words, f"{words} {OPEN_TICKET_ID}"])
+    return lines
+
+
+def test_the_matrix_arguments_name_only_real_commands() -> None:
+    from handlers import root_router
+
+    assert set(B_ARGS) <= {" ".join(c.words) for c in root_router().commands}
 
 
 @dataclass
@@ -227,14 +238,13 @@ async def slack_tenant_b(url: str, runtime: Runtime, fake: FakeSlack) -> Seen:
     seen = Seen()
     sender = SlackSender(url, SIGNING_SECRET, fake, team=B_TEAM)
     start_calls, start_hooks = len(fake.calls), len(fake.hooks)
-    for lines in B_ARGS.values():
-        for line in lines:
-            _, body, _ = await sender.command(
-                line.format(mention="<@U001|alice>"), user="U001", channel=CHANNEL
-            )
-            seen.texts.append(body)
-            seen.commands += 1
-            await quiet(runtime)
+    for line in b_commands():
+        _, body, _ = await sender.command(
+            line.format(mention="<@U001|alice>"), user="U001", channel=CHANNEL
+        )
+        seen.texts.append(body)
+        seen.commands += 1
+        await quiet(runtime)
     for action_id in sorted(root_router().actions):
         _, body, _ = await sender.click(action_id, str(OPEN_TICKET_ID), user="U001")
         seen.texts.append(body)
@@ -256,15 +266,14 @@ async def teams_tenant_b(url: str, runtime: Runtime, connector: FakeConnector) -
         "text": "<at>Alice Admin</at>",
         "mentioned": {"id": TEAMS_PERSON.teams_id, "name": TEAMS_PERSON.name},
     }
-    for lines in B_ARGS.values():
-        for line in lines:
-            text = line.format(mention="<at>Alice Admin</at>")
-            entities = [mention] if "<at>" in text else None
-            activity = sender.message(TEAMS_PERSON, TEAMS_THREAD, text, entities=entities)
-            _, answer = await sender.send(activity)
-            seen.texts.append(json.dumps(answer))
-            seen.commands += 1
-            await quiet(runtime)
+    for line in b_commands():
+        text = line.format(mention="<at>Alice Admin</at>")
+        entities = [mention] if "<at>" in text else None
+        activity = sender.message(TEAMS_PERSON, TEAMS_THREAD, text, entities=entities)
+        _, answer = await sender.send(activity)
+        seen.texts.append(json.dumps(answer))
+        seen.commands += 1
+        await quiet(runtime)
     for action_id in sorted(root_router().actions):
         data = {"psabot": "action", "action": action_id, "value": str(OPEN_TICKET_ID)}
         for name, value in (("message", None), ("task/fetch", {"data": data})):
