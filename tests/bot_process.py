@@ -45,55 +45,77 @@ async def seed_workspace(
     conversation: str = CHANNEL,
     ticket_summary: str = "Front desk printer",
 ) -> None:
-    """Migrate, connect the workspace (a Slack team, a Teams tenant) to the sandbox, link the
-    conversation (#C1) to the open ticket and map every user in `users` (chat id → name) to
-    the sandbox member jdoe."""
+    """Migrate, then `seed_account` on a store of its own."""
     engine = create_engine(db_url)
     try:
         await migrate.upgrade(engine)
     finally:
         await engine.dispose()
     store = Store(create_engine(db_url), CredentialCipher([key]))
+    try:
+        await seed_account(
+            store,
+            sandbox,
+            users,
+            platform=platform,
+            account=account,
+            conversation=conversation,
+            ticket_summary=ticket_summary,
+        )
+    finally:
+        await store.aclose()
+
+
+async def seed_account(
+    store: Store,
+    sandbox: SandboxServer,
+    users: dict[str, str],
+    *,
+    platform: str = "slack",
+    account: str = TEAM,
+    conversation: str = CHANNEL,
+    ticket_summary: str = "Front desk printer",
+) -> None:
+    """Connect the workspace (a Slack team, a Teams tenant) to the sandbox, link the
+    conversation (#C1) to the open ticket and map every user in `users` (chat id → name) to
+    the sandbox member jdoe; setting them again where they are already set."""
     creds = sandbox.credentials
     member = sandbox.state.member("jdoe")
     assert member is not None
-    try:
-        async with store.unit() as uow:
-            row = await uow.accounts.get_or_create(platform, account, "Acme")
-            await uow.connections.save(
+    async with store.unit() as uow:
+        row = await uow.accounts.get_or_create(platform, account, "Acme")
+        await uow.connections.save(
+            row.id,
+            ConnectionSettings(
+                "connectwise",
+                sandbox.host_port,
+                creds.company_id,
+                creds.public_key,
+                creds.private_key,
+                creds.client_id,
+            ),
+            saved_by="U1",
+        )
+        await uow.links.set(
+            row.id,
+            conversation,
+            channel_id=conversation,
+            thread_id=None,
+            ticket_id=OPEN_TICKET_ID,
+            ticket_summary=ticket_summary,
+            linked_by="U1",
+        )
+        for user_id, name in users.items():
+            await uow.mappings.set(
                 row.id,
-                ConnectionSettings(
-                    "connectwise",
-                    sandbox.host_port,
-                    creds.company_id,
-                    creds.public_key,
-                    creds.private_key,
-                    creds.client_id,
-                ),
-                saved_by="U1",
+                user_id,
+                chat_user_name=name,
+                member_id=int(member["id"]),
+                member_identifier="jdoe",
+                member_name="Jane Doe",
+                member_email="jane.doe@example.com",
+                mapped_by=user_id,
             )
-            await uow.links.set(
-                row.id,
-                conversation,
-                channel_id=conversation,
-                thread_id=None,
-                ticket_id=OPEN_TICKET_ID,
-                ticket_summary=ticket_summary,
-                linked_by="U1",
-            )
-            for user_id, name in users.items():
-                await uow.mappings.set(
-                    row.id,
-                    user_id,
-                    chat_user_name=name,
-                    member_id=int(member["id"]),
-                    member_identifier="jdoe",
-                    member_name="Jane Doe",
-                    member_email="jane.doe@example.com",
-                    mapped_by=user_id,
-                )
-    finally:
-        await store.aclose()
 
 
 def bot_env(

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from bot_process import CHANNEL, SIGNING_SECRET, TEAM, seed_workspace
+from bot_process import CHANNEL, SIGNING_SECRET, TEAM, seed_account, seed_workspace
 from campaign import report, served
 from fake_connector import TENANT, FakeConnector, Person, TeamsSender
 from fake_slack import FakeSlack, SlackSender, load
@@ -162,6 +162,19 @@ class Harness:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.1)
 
+    async def restore(self) -> None:
+        """Connected, linked and mapped again: an example may have unlinked, unmapped or
+        disconnected, and the next one should still reach the handlers behind those."""
+        await seed_account(self.runtime.store, self.sandbox, USERS)
+        await seed_account(
+            self.runtime.store,
+            self.sandbox,
+            {TECH.aad_id: TECH.name},
+            platform="teams",
+            account=TENANT,
+            conversation=TEAMS_THREAD,
+        )
+
     def writes(self) -> int:
         return sum(r.method in WRITES for r in self.sandbox.requests.records)
 
@@ -267,6 +280,7 @@ def told_added(fake_text: str, marker: str) -> bool:
 
 ROUTER = root_router()
 WORDS = sorted({" ".join(spec.words) for spec in ROUTER.commands})
+WRITE_WORDS = ["note", "note --internal", "note --discussion", "note --resolution", "status"]
 ARGS = st.one_of(
     TEXT,
     st.lists(
@@ -284,15 +298,8 @@ def grammar_property(bot: Harness, examples: int) -> None:
     """Any text after `/ticket` gets one clear answer and writes only as a write command."""
     seen: dict[str, int] = {"examples": 0, "writes": 0}
 
-    @fuzz(examples)
-    @given(
-        text=st.one_of(
-            TEXT, st.tuples(st.sampled_from(WORDS), ARGS).map(" ".join), st.sampled_from(WORDS)
-        )
-    )
-    def check(text: str) -> None:
+    def say(text: str) -> Any:
         seen["examples"] += 1
-        before = bot.writes()
         invocation = Invocation(
             platform=Platform.SLACK,
             account_external_id=TEAM,
@@ -301,8 +308,29 @@ def grammar_property(bot: Harness, examples: int) -> None:
             action=Command(text),
             idempotency_key=f"grammar-{seen['examples']}-{time.monotonic_ns()}",
         )
+        bot.run(bot.restore)
         reply = bot.run(lambda: bot.runtime.dispatcher.handle(invocation))
         bot.run(bot.idle)
+        return reply
+
+    # The probe: a real write is seen as one (so the check below can fail).
+    before = bot.writes()
+    assert "Note added" in say("note grammar probe").text
+    assert bot.writes() == before + 1
+
+    @fuzz(examples)
+    @given(
+        text=st.one_of(
+            TEXT,
+            st.tuples(st.sampled_from(WORDS), ARGS).map(" ".join),
+            st.sampled_from(WORDS),
+            # the write commands, with any words after them (some of which do write)
+            st.tuples(st.sampled_from(WRITE_WORDS), ARGS).map(" ".join),
+        )
+    )
+    def check(text: str) -> None:
+        before = bot.writes()
+        reply = say(text)
         assert reply.text.strip() or reply.cards or reply.form is not None, text
         assert INTERNAL not in reply.text, (text, reply.text)
         if bot.writes() > before:
@@ -408,6 +436,7 @@ def slack_property(bot: Harness, examples: int) -> None:
         else:
             body = urlencode({"payload": json.dumps(payload)})
             content_type = "application/x-www-form-urlencoded"
+        bot.run(bot.restore)
         status, text, _ = bot.run(lambda: sender.post(body, content_type))
         outcomes.add(status, text)
         markers[marker] = status
@@ -484,6 +513,7 @@ def teams_property(bot: Harness, examples: int) -> None:
         activity = teams_templates(teams, marker)[kind]
         mutate(data, activity, data.draw(st.integers(1, 3)))
         kinds[kind] = kinds.get(kind, 0) + 1
+        bot.run(bot.restore)
         status, answer = bot.run(lambda: teams.send(activity))
         outcomes.add(status, json.dumps(answer) if isinstance(answer, dict) else str(answer))
         markers[marker] = status
@@ -515,3 +545,14 @@ def test_fuzzed_teams_activities_never_fail_and_write_nothing_untold(bot: Harnes
 @pytest.mark.timeout(1800)
 def test_fuzzed_teams_activities_over_a_thousand_examples(bot: Harness) -> None:
     teams_property(bot, LONG)
+
+
+def test_an_activity_without_a_recipient_is_refused_with_a_sentence(bot: Harness) -> None:
+    """Found by the long Teams campaign: an invoke without `recipient` left the SDK unable to
+    build the conversation reference its answer needs, and Teams got a 501."""
+    teams = TeamsSender(bot.url, bot.connector)
+    for kind, activity in teams_templates(teams, "no-recipient").items():
+        del activity["recipient"]
+        status, answer = bot.run(lambda a=activity: teams.send(a))
+        assert status == 400, (kind, status, answer)
+        assert answer == {"error": "The activity names no recipient (the bot's account)."}
