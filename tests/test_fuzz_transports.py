@@ -556,3 +556,26 @@ def test_an_activity_without_a_recipient_is_refused_with_a_sentence(bot: Harness
         status, answer = bot.run(lambda a=activity: teams.send(a))
         assert status == 400, (kind, status, answer)
         assert answer == {"error": "The activity names no recipient (the bot's account)."}
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value", "reason"),
+    [
+        ("user", 5, "event.user must be"),
+        ("user", True, "event.user must be"),
+        ("channel", 1.5, "event.channel must be"),
+        ("team", 7, "event.team must be"),
+        ("item", {"channel": 5}, "event.item.channel must be"),
+        ("message", {"user": 5}, "event.message.user must be"),
+    ],
+)
+def test_an_event_with_ids_of_the_wrong_type_is_refused_before_bolt(
+    bot: Harness, field_name: str, value: object, reason: str
+) -> None:
+    """Found by the long Slack campaign: bolt reads the ids inside `event` with `"id" in
+    value`, so an event whose `user` was a number failed in bolt's context (a TypeError)."""
+    sender = SlackSender(bot.url, SIGNING_SECRET, bot.slack, team=TEAM)
+    payload = slack_templates(bot, sender, "wrong-type")["event"]
+    payload["event"][field_name] = value
+    status, text, _ = bot.run(lambda: sender.post(json.dumps(payload), "application/json"))
+    assert status == 400 and reason in text, text
