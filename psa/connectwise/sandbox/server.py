@@ -198,8 +198,9 @@ def build_app(
     """The sandbox as an aiohttp application (its context is `app[CONTEXT]`).
 
     `fault_options` are FaultOptions fields (rate_429, rate_500, rate_timeout,
-    rate_drop_after_write, rate_late_commit, retry_after, hang_seconds, faults_on_companyinfo,
-    write_apply_delay, oversized_mb, endless_next, listing_path_contains); see `faults`.
+    rate_drop_after_write, rate_late_commit, rate_drop, retry_after, hang_seconds,
+    faults_on_companyinfo, write_apply_delay, oversized_mb, endless_next,
+    listing_path_contains); see `faults`.
     """
     state = SandboxState(seed, anchor=anchor, clock=clock, ticket_count=ticket_count)
     for key in api_keys:
