@@ -98,6 +98,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         cprofile=args.cprofile,
     )
     await bot.start()
+    assert bot.proc is not None
+    print(f"psabot serve pid {bot.proc.pid}", file=sys.stderr, flush=True)
     sender = SlackSender(bot.url, SIGNING_SECRET, fake, team=TEAM)
     users = list(USERS)
     acks: list[float] = []
@@ -106,15 +108,15 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
 
     async def note(label: str, i: int) -> None:
         nonlocal failures
-        body = sender.command_body(
-            f"note {label} {i}", user=users[i % len(users)], channel=CHANNEL
-        )
+        body = sender.command_body(f"note {label} {i}", user=users[i % len(users)], channel=CHANNEL)
         hook = dict(parse_qsl(body))["response_url"].split("://", 1)[1].split("/", 1)[1]
         sent_at["/" + hook] = time.perf_counter()
         status, _, elapsed = await sender.post(body, "application/x-www-form-urlencoded")
         if status != 200:
             failures += 1
         acks.append(elapsed * 1000)
+        if args.idle:  # the next note only once this one is answered: acks of an idle bot
+            await fake.wait_hook(lambda h: h.path == "/" + hook and "Note added" in str(h.body))
 
     async def closed_loop(label: str, count: int) -> None:
         queue = iter(range(count))
@@ -141,7 +143,6 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         )
 
     try:
-        assert bot.proc is not None
         # Linked again over Slack, so the channel has a post-history thread (one message per
         # note), as a conversation linked by a user does.
         await sender.command(f"link {OPEN_TICKET_ID}", user=users[0], channel=CHANNEL)
@@ -195,6 +196,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument("--idle", action="store_true", help="send each note once the last is done")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to settle")
     parser.add_argument("--cprofile", type=Path, help="run the bot under cProfile, stats here")
