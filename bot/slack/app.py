@@ -43,6 +43,7 @@ from bot.slack.transport import SlackTransport
 log = logging.getLogger(__name__)
 
 MAX_CLIENTS = 1000  # workspaces whose Web API client is kept
+WEB_API_TIMEOUT = 30.0  # seconds per Web API call (slack_sdk's own default)
 CLIENT_TTL = 3600.0  # seconds a client is kept unused
 
 BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "users:read.email")
@@ -99,7 +100,10 @@ class SlackService:
                 install_path=INSTALL_PATH,
                 redirect_uri_path=REDIRECT_PATH,
             )
-        self.client = AsyncWebClient(token=bot_token, base_url=self.api_url)
+        # One connection pool for every Web API call (slack_sdk otherwise opens a session, and
+        # a TCP connection, per call: a note's users.info and history post were two each).
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT))
+        self.client = AsyncWebClient(token=bot_token, base_url=self.api_url, session=self.http)
         self.app = AsyncApp(
             signing_secret=_secret(settings.slack_signing_secret),
             client=self.client,  # carries the single-workspace token, and the API base URL
@@ -137,7 +141,7 @@ class SlackService:
             log.warning("no Slack installation for team=%s", team_id)
             return self.client
         logs.secrets.add(bot.bot_token)
-        client = AsyncWebClient(token=bot.bot_token, base_url=self.api_url)
+        client = AsyncWebClient(token=bot.bot_token, base_url=self.api_url, session=self.http)
         self._clients[team_id] = client
         return client
 
@@ -234,6 +238,7 @@ class SlackService:
         if self.socket is not None:
             await self.socket.close_async()
         await self.transport.close()
+        await self.http.close()
 
 
 SLACK: web.AppKey[SlackService] = web.AppKey("slack", SlackService)
