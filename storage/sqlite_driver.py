@@ -9,12 +9,14 @@ each waits for the loop to let go of the GIL, so an ack's transaction queued beh
 whatever the loop was doing.
 
 Here a statement runs where it is asked for, on the loop: psabot's statements are short
-(keyed reads and writes of a few rows) and in WAL mode with `synchronous=NORMAL` they touch
-only the page cache. Two things could make SQLite wait, and neither is done on the loop:
+(keyed reads and writes of a few rows), and in WAL mode with `synchronous=NORMAL` a commit
+only appends to the WAL file, so they touch the page cache and never sync. Two things could
+make SQLite wait, and neither is done on the loop:
 
-- A **commit** can run a WAL checkpoint, which writes and syncs the database file: commits go
-  to the connection's thread, as in aiosqlite (skipped when no transaction is open: a
-  read-only unit of work, the pool's reset after a commit).
+- A **WAL checkpoint** writes the WAL back into the database file and syncs it. SQLite runs
+  one inside the commit that grows the WAL past 1,000 pages; here automatic checkpoints are
+  off and every `CHECKPOINT_EVERY` commits the connection's thread runs a passive one (before
+  the connection goes back to the pool, so nothing else uses it meanwhile).
 - **Another process holding the write lock** (`psabot shell`, a second `serve`): the
   connection's busy timeout is 0, so the statement fails at once instead of waiting on the
   loop, and is run again on the thread, patiently (`BUSY_PATIENCE`), as SQLite's busy handler
@@ -34,6 +36,7 @@ import aiosqlite
 
 BUSY_PATIENCE = 5.0  # seconds a statement waits for another process's write lock
 BUSY_SLEEP = (0.001, 0.05)  # first and longest pause between tries on the thread
+CHECKPOINT_EVERY = 100  # commits between checkpoints (a note makes 4: ~500 WAL pages)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -56,6 +59,8 @@ def _patiently(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
 
 
 class InlineConnection(aiosqlite.Connection):
+    _commits = 0
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
@@ -70,12 +75,19 @@ class InlineConnection(aiosqlite.Connection):
         return await super()._execute(_patiently, fn, args, kwargs)  # type: ignore[no-untyped-call]
 
     async def commit(self) -> None:
-        if self._conn.in_transaction:
-            await self._on_thread(self._conn.commit)
+        if not self._conn.in_transaction:  # a read-only unit of work, the pool's reset
+            return
+        await self._execute(self._conn.commit)
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            await self._on_thread(self._checkpoint)
 
     async def rollback(self) -> None:
         if self._conn.in_transaction:
-            await self._on_thread(self._conn.rollback)
+            await self._execute(self._conn.rollback)
+
+    def _checkpoint(self) -> None:
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
 
 
 def connect(database: str, pragmas: Sequence[str], **kwargs: Any) -> InlineConnection:
@@ -84,7 +96,7 @@ def connect(database: str, pragmas: Sequence[str], **kwargs: Any) -> InlineConne
 
     def connector() -> sqlite3.Connection:
         connection: sqlite3.Connection = sqlite3.connect(database, **kwargs)
-        for pragma in (*pragmas, "PRAGMA busy_timeout=0"):
+        for pragma in (*pragmas, "PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0"):
             connection.execute(pragma).close()
         return connection
 
