@@ -80,6 +80,7 @@ class SlackService:
         self.settings = settings
         self.api_url = settings.slack_api_url
         logs.add_settings(settings)
+        self.acks = runtime.acks
         bot_token = _secret(settings.slack_bot_token) or None
         self.gate = SlackGate(_secret(settings.slack_signing_secret))
         self.installations: EncryptedInstallationStore | None = None
@@ -146,6 +147,10 @@ class SlackService:
         return client
 
     async def handle_events(self, request: web.Request) -> web.Response:
+        with self.acks.acking():  # until the answer: background work lets it go first
+            return await self._handle_events(request)
+
+    async def _handle_events(self, request: web.Request) -> web.Response:
         try:
             admitted = await self.gate.admit(request)
         except Rejected as rejected:
