@@ -184,6 +184,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             "send time (s)": acked - started,
         }
     finally:
+        if args.keep_log:
+            args.keep_log.write_text(bot.log())
         bot.stop()
         await fake.stop()
         await sandbox.stop()
@@ -199,6 +201,7 @@ def main() -> None:
     parser.add_argument("--idle", action="store_true", help="send each note once the last is done")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to settle")
+    parser.add_argument("--keep-log", type=Path, help="write the bot's log (its tail) here")
     parser.add_argument("--cprofile", type=Path, help="run the bot under cProfile, stats here")
     args = parser.parse_args()
     for name, value in asyncio.run(run(args)).items():
