@@ -120,6 +120,12 @@ def cmd_rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from psa.connectwise.sandbox import run_sandbox
+    from psa.connectwise.sandbox.data import check_ticket_count
+
+    try:
+        check_ticket_count(args.tickets)
+    except ValueError as exc:
+        raise OperatorError(f"--tickets {args.tickets}: {exc}.") from None
 
     faults = {
         "rate_429": args.rate_429,
@@ -133,7 +139,13 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(
                 run_sandbox(
-                    args.host, args.port, seed=args.seed, latency_ms=args.latency_ms, **faults
+                    args.host,
+                    args.port,
+                    seed=args.seed,
+                    latency_ms=args.latency_ms,
+                    ticket_count=args.tickets,
+                    tls=args.tls,
+                    **faults,
                 )
             )
     except OSError as exc:
@@ -166,6 +178,7 @@ def cmd_teams_package(args: argparse.Namespace, settings: Settings) -> int:
         developer_name=args.developer_name,
         developer_url=args.developer_url,
         version=args.app_version,
+        unfurl_domains=args.unfurl_domain or (),
     )
 
 
@@ -229,6 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765, help="port to bind (default 8765)")
     sandbox.add_argument("--latency-ms", type=int, default=0, help="delay added to every request")
     sandbox.add_argument("--seed", type=int, default=7, help="seed of the demo data (default 7)")
+    sandbox.add_argument(
+        "--tickets",
+        type=int,
+        default=200,
+        help="how many tickets the demo data has (200 to 20000, default 200)",
+    )
+    sandbox.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https with a certificate generated at start; the CA file to trust is printed",
+    )
     faults = sandbox.add_argument_group(
         "fault injection",
         "share of API requests that fail (0 to 1); also live at POST /_sandbox/faults",
@@ -284,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--developer-url", help="https page for website, privacy and terms (default --base-url)"
     )
     teams_package.add_argument("--app-version", help="app version, raise it on every update")
+    teams_package.add_argument(
+        "--unfurl-domain",
+        action="append",
+        help="domain whose ticket links unfurl (repeat it; default *.myconnectwise.net; "
+        "add your on-premises ConnectWise host)",
+    )
     teams_package.set_defaults(func=cmd_teams_package)
     for command in sub.choices.values():
         # `psabot serve --debug` works as well as `psabot --debug serve`.

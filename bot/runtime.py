@@ -13,6 +13,7 @@ from bot.core.dispatch import Dispatcher
 from bot.core.events import EventBus
 from bot.core.intake import Intake, IntakeTuning
 from bot.core.pacing import AckFirst
+from bot.core.sharing import SharingProbe
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.settings import Settings
@@ -65,6 +66,11 @@ class Runtime:
     @property
     def outbox(self) -> Outbox:
         return self.services.outbox
+
+    @property
+    def sharing(self) -> dict[str, SharingProbe]:
+        """Per platform, whether a channel is shared with another organisation."""
+        return self.services.sharing
 
     @classmethod
     async def open(

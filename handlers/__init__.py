@@ -13,10 +13,13 @@ def root_router() -> Router:
         home,
         link,
         mapping,
+        new_ticket,
         note,
         owners,
         search,
         status,
+        time,
+        unfurl,
     )
 
     root = Router("root")
@@ -30,6 +33,10 @@ def root_router() -> Router:
         connect.router,
         owners.router,
         home.router,
+        unfurl.router,
+        # after the rest: Teams' command menu keeps the first twelve (bot/teams_package)
+        time.router,
+        new_ticket.router,
     )
     root.include(help.build(root))  # help lists every command above, and itself
     return root

@@ -6,7 +6,7 @@ from bot.core.context import Request
 from bot.core.reply import Card, Fact, Reply
 from bot.core.router import Router
 from bot.outbox import preview
-from bot.outbox.records import stored_error
+from bot.outbox.records import stored_error, work_of
 from handlers.common import parse_ticket_id, when
 from psa.types import NoteType
 from storage.models import LedgerKind, LedgerState, PostLedger
@@ -32,6 +32,10 @@ def _type_label(value: str | None) -> str:
 def describe(row: PostLedger) -> tuple[str, str]:
     if row.kind == LedgerKind.STATUS.value:
         what = f"status → {row.status_name}"
+    elif row.kind == LedgerKind.TIME.value:
+        what = f"time {work_of(row)}: “{preview(row.body)}”"
+    elif row.kind == LedgerKind.TICKET.value:
+        what = f"new ticket: “{work_of(row)}”"
     else:
         what = f"note ({_type_label(row.note_type)}): “{preview(row.body)}”"
     outcome = OUTCOME.get(row.state, row.state)
@@ -44,7 +48,7 @@ def describe(row: PostLedger) -> tuple[str, str]:
 
 @router.command("history", usage=USAGE)
 async def history(request: Request) -> Reply:
-    """Recent notes and status changes from this conversation, or for a ticket."""
+    """Recent notes, status changes and time from this conversation, or for a ticket."""
     async with request.services.store.unit() as uow:
         if request.args.strip():
             ticket_id = parse_ticket_id(request.args, USAGE)

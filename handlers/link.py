@@ -58,6 +58,7 @@ async def link_ticket(request: Request, ticket_id: int) -> Reply:
             ticket_id=ticket.id,
             ticket_summary=ticket.summary,
             linked_by=request.user.id,
+            board_id=ticket.board.id if ticket.board else None,
         )
     request.refresh()
     url = provider.ticket_url(ticket.id)

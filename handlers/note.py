@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 
 from bot.core.context import Request
 from bot.core.errors import BadArguments, reply_for
@@ -11,8 +12,9 @@ from bot.core.invocation import FormSubmission, humanize_mentions
 from bot.core.reply import FieldKind, Form, FormField, Option, Reply, Tone
 from bot.core.router import Router
 from handlers.link import link_form, link_from_form
-from handlers.posting import note_reply, post_through_ledger
+from handlers.posting import check_text, note_reply, post_through_ledger
 from handlers.status import change_status
+from handlers.time import time_fields, time_from_note_form
 from psa.types import NoteType
 from storage.errors import is_unavailable
 from storage.models import LedgerKind
@@ -95,24 +97,13 @@ def note_form(metadata: dict[str, str] | None = None) -> Form:
                 required=False,
                 source="statuses",
             ),
+            *time_fields(),
         ),
     )
 
 
 async def post_note(request: Request, note_type: NoteType, text: str) -> Reply:
-    if not text.strip():
-        raise BadArguments("There is nothing to post.", USAGE)
-    if "\x00" in text:
-        # PostgreSQL can't store it and SQLite would: refuse it the same way on both.
-        raise BadArguments(
-            "Your note contains a NUL character (\\0), which can't be stored; "
-            "remove it and post the note again.",
-            USAGE,
-        )
-    if len(text) > MAX_NOTE_LENGTH:
-        raise BadArguments(
-            f"That note is {len(text)} characters; the limit is {MAX_NOTE_LENGTH}.", USAGE
-        )
+    check_text(text, USAGE, limit=MAX_NOTE_LENGTH)
     link = await request.require_link()
     mapping = await request.require_mapping()
     provider = await request.provider()
@@ -159,7 +150,8 @@ async def note_open(request: Request) -> Reply:
 
 @router.form("note", writes=True)
 async def submit_note(request: Request) -> Reply:
-    """Post the note from the form, then change the status if one was picked."""
+    """Post the note from the form (with a time: as a time entry), then change the status if
+    one was picked."""
     assert isinstance(request.invocation.action, FormSubmission)
     values = request.invocation.action.values
     text = values.get("text") or ""
@@ -169,7 +161,10 @@ async def submit_note(request: Request) -> Reply:
         note_type = NoteType(values.get("note_type") or NoteType.INTERNAL.value)
     except ValueError:
         return Reply.show_form(note_form().with_errors({"note_type": "Pick a type."}, **values))
-    reply = await post_note(request, note_type, text)
+    logged = await time_from_note_form(request, values, note_type, text)
+    if isinstance(logged, Mapping):
+        return Reply.show_form(note_form().with_errors(logged, **values))
+    reply = logged or await post_note(request, note_type, text)
     status = (values.get("status") or "").strip()
     if status.isdigit() and reply.tone is Tone.SUCCESS:
         try:

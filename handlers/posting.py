@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core.context import Request
+from bot.core.errors import BadArguments
 from bot.core.reply import Button, Card, Fact, Reply
 from bot.outbox import UNCONFIRMED, Outcome, preview
 from handlers.common import ticket_title
 from psa.provider import PSAProvider
-from psa.types import NoteType
+from psa.types import NoteType, Ticket
 from storage.models import LedgerKind, MemberMapping
 from storage.repositories import NewPost
+
+
+def check_text(text: str, usage: str, *, limit: int, what: str = "note") -> None:
+    """Refuse text that can't be sent: empty, with a NUL (PostgreSQL can't store it and SQLite
+    would: refused the same way on both), or over `limit` characters."""
+    if not text.strip():
+        raise BadArguments("There is nothing to post.", usage)
+    if "\x00" in text:
+        raise BadArguments(
+            f"Your {what} contains a NUL character (\\0), which can't be stored; "
+            f"remove it and send the {what} again.",
+            usage,
+        )
+    if len(text) > limit:
+        raise BadArguments(f"That {what} is {len(text)} characters; the limit is {limit}.", usage)
 
 
 @dataclass(frozen=True)
@@ -33,7 +50,11 @@ async def post_through_ledger(
     status_id: int | None = None,
     status_name: str | None = None,
     previous_status_id: int | None = None,
+    ticket: Ticket | None = None,
+    details: dict[str, Any] | None = None,
 ) -> Posted:
+    """Record the write, then deliver it now. `ticket` is the ticket as just read, which a
+    status change's first attempt patches without reading it again."""
     services = request.services
     now = services.clock()
     key = request.invocation.idempotency_key + key_suffix
@@ -56,6 +77,7 @@ async def post_through_ledger(
                 status_id=status_id,
                 status_name=status_name,
                 previous_status_id=previous_status_id,
+                details=details,
             ),
             now,
             claim_for=services.outbox.claim,
@@ -67,6 +89,7 @@ async def post_through_ledger(
         progress=request.progress,
         claimed=row if created else None,
         provider=provider,
+        ticket=ticket,
     )
     return Posted(outcome, repeat=not created)
 

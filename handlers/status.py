@@ -1,4 +1,11 @@
-"""status: move the linked ticket to another status of its board."""
+"""status: move the linked ticket to another status of its board.
+
+ConnectWise requests per change: the picker lists the statuses of the board the link keeps
+(cached, so usually none); applying a status reads the ticket once (its board and current
+status are checked then) and patches it. The link's board is brought up to date whenever the
+ticket is read, so links made before boards were kept, and tickets moved to another board,
+cost one extra read once.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from handlers.common import ticket_title
 from handlers.posting import post_through_ledger, status_reply
 from psa.provider import PSAProvider
 from psa.types import Status, Ticket
-from storage.models import LedgerKind
+from storage.models import LedgerKind, TicketLink
 
 router = Router("status")
 USAGE = "status [<status name>]"
@@ -66,12 +73,38 @@ class Loaded:
         return self.provider.ticket_url(self.ticket.id)
 
 
+def _board_id(ticket: Ticket) -> int:
+    return ticket.board.id if ticket.board else 0
+
+
+async def _read_ticket(request: Request, link: TicketLink, provider: PSAProvider) -> Ticket:
+    """The linked ticket, read now; the link keeps the board it is on for the next picker."""
+    ticket = await provider.get_ticket(link.ticket_id)
+    board_id = ticket.board.id if ticket.board else None
+    if board_id != link.board_id:
+        async with request.services.store.unit() as uow:
+            await uow.links.remember_board(request.account.id, link.id, ticket.id, board_id)
+        link.board_id = board_id
+    return ticket
+
+
 async def _load(request: Request) -> Loaded:
     link = await request.require_link()
     provider = await request.provider()
-    ticket = await provider.get_ticket(link.ticket_id)
-    statuses = await provider.get_ticket_statuses(ticket.board.id if ticket.board else 0)
+    ticket = await _read_ticket(request, link, provider)
+    statuses = await provider.get_ticket_statuses(_board_id(ticket))
     return Loaded(provider, ticket, statuses)
+
+
+async def _picker_statuses(request: Request) -> list[Status]:
+    """The statuses of the board the link keeps, without reading the ticket (a link made
+    before boards were kept reads it once)."""
+    link = await request.require_link()
+    provider = await request.provider()
+    board_id = link.board_id
+    if board_id is None:
+        board_id = _board_id(await _read_ticket(request, link, provider))
+    return await provider.get_ticket_statuses(board_id)
 
 
 async def change_status(request: Request, status_id: int, loaded: Loaded | None = None) -> Reply:
@@ -97,6 +130,7 @@ async def change_status(request: Request, status_id: int, loaded: Loaded | None 
         status_name=chosen.name,
         previous_status_id=ticket.status.id if ticket.status else None,
         body=f"{ticket.status.name if ticket.status else '?'} → {chosen.name}",
+        ticket=ticket,
     )
     return status_reply(
         posted, ticket_id=ticket.id, summary=ticket.summary, url=url, status_name=chosen.name
@@ -162,7 +196,7 @@ async def submit_status(request: Request) -> Reply:
 async def status_options(request: Request) -> Reply:
     """The linked ticket's board statuses, filtered by what was typed."""
     assert isinstance(request.invocation.action, OptionsQuery)
-    statuses = (await _load(request)).statuses
+    statuses = await _picker_statuses(request)
     typed = request.invocation.action.query.strip()
     shown = match_statuses(statuses, typed) if typed else statuses
     return Reply(options=tuple(Option(s.name, str(s.id)) for s in shown))

@@ -8,6 +8,7 @@ HTTP session open between calls and is closed with `aclose()`.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from psa.types import (
@@ -16,11 +17,15 @@ from psa.types import (
     Configuration,
     ConnectionCheck,
     Member,
+    NewTicket,
+    NewTimeEntry,
     Note,
     NoteType,
+    Priority,
     SearchQuery,
     Status,
     Ticket,
+    TimeEntry,
 )
 
 
@@ -51,8 +56,38 @@ class PSAProvider(Protocol):
         """The note on the ticket whose text contains `marker`, if any (exact recovery check)."""
         ...
 
-    async def update_ticket_status(self, ticket_id: int, status_id: int) -> Ticket:
-        """Move the ticket to a status of its own board; `ValidationFailed` otherwise."""
+    async def update_ticket_status(
+        self, ticket_id: int, status_id: int, *, current: Ticket | None = None
+    ) -> Ticket:
+        """Move the ticket to a status of its own board; `ValidationFailed` otherwise.
+
+        `current` is the ticket as the caller has just read it: its board is checked without
+        reading the ticket again. The change is sent once, never repeated blindly: whoever
+        retries it reads the ticket first, so a change made in the PSA meanwhile stands.
+        """
+        ...
+
+    async def create_ticket(self, ticket: NewTicket) -> Ticket:
+        """Create a service ticket. Never retried blindly (no idempotency key exists)."""
+        ...
+
+    async def find_new_ticket(
+        self, company_id: int, summary: str, since: datetime, marker: str
+    ) -> Ticket | None:
+        """A ticket of the company entered after `since` with this summary and a note
+        containing `marker` (the recovery check before creating it again); bounded."""
+        ...
+
+    async def post_time_entry(self, entry: NewTimeEntry) -> TimeEntry:
+        """Add a time entry charged to the ticket. Never retried blindly."""
+        ...
+
+    async def find_time_entry_containing(self, ticket_id: int, marker: str) -> TimeEntry | None:
+        """The ticket's time entry whose notes contain `marker`, if any (recovery check)."""
+        ...
+
+    async def list_priorities(self) -> list[Priority]:
+        """Ticket priorities, in their sort order."""
         ...
 
     async def get_ticket_statuses(self, board_id: int) -> list[Status]:
@@ -89,6 +124,11 @@ class PSAProvider(Protocol):
 
     def ticket_url(self, ticket_id: int) -> str:
         """The ticket's page in the PSA's web UI (for "Open in ConnectWise" links)."""
+        ...
+
+    def ticket_id_in_url(self, url: str) -> int | None:
+        """The ticket a link to this connection's own web UI names, or None (another site,
+        another company, not a ticket page): what a link unfurl may look up."""
         ...
 
     async def aclose(self) -> None:

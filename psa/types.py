@@ -160,3 +160,66 @@ class ConnectionSettings:
             f"ConnectionSettings(provider={self.provider!r}, site={self.site!r}, "
             f"company_id={self.company_id!r}, client_id={self.client_id!r}, keys=<hidden>)"
         )
+
+
+class BillableOption(enum.StrEnum):
+    """How a time entry is billed; ConnectWise's own values (NoDefault is never sent)."""
+
+    BILLABLE = "Billable"
+    DO_NOT_BILL = "DoNotBill"  # billable work the MSP chooses not to bill
+    NO_CHARGE = "NoCharge"  # shown on the invoice at no charge
+
+    @property
+    def label(self) -> str:
+        return {
+            BillableOption.BILLABLE: "Billable",
+            BillableOption.DO_NOT_BILL: "Do not bill",
+            BillableOption.NO_CHARGE: "No charge",
+        }[self]
+
+
+@dataclass(frozen=True)
+class NewTimeEntry:
+    """Time worked on a ticket, ending at `end`; its notes also land in `section` of the
+    ticket (None: in no section, only on the time entry)."""
+
+    ticket_id: int
+    member: Member | None
+    start: datetime
+    end: datetime
+    billable: BillableOption | None  # None: ConnectWise's default (work type, agreement)
+    notes: str
+    section: NoteType | None = NoteType.INTERNAL
+    work_type_id: int | None = None
+    work_role_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TimeEntry:
+    id: int
+    ticket_id: int
+    hours: float
+    billable: str = ""
+    notes: str = ""
+    member: Ref | None = None
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    """A ticket to create: `description` becomes its first (discussion) note and
+    `internal_note`, when given, its first internal note."""
+
+    summary: str
+    company_id: int
+    description: str
+    board_id: int | None = None
+    priority_id: int | None = None
+    internal_note: str = ""
+
+
+@dataclass(frozen=True)
+class Priority:
+    id: int
+    name: str
+    sort_order: int = 0
+    default: bool = False

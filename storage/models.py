@@ -1,4 +1,5 @@
-"""Tables: accounts, owners, PSA connections, ticket links, member mappings, post ledger, refs.
+"""Tables: accounts, owners, PSA connections, ticket links, member mappings, post ledger, refs,
+unfurl settings.
 
 Every row below `accounts` belongs to exactly one account, and every repository query filters on
 it: that is how tenants are kept apart.
@@ -10,7 +11,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import Base, UTCDateTime, utcnow
@@ -25,6 +26,8 @@ class LedgerState(enum.StrEnum):
 class LedgerKind(enum.StrEnum):
     NOTE = "note"
     STATUS = "status"
+    TIME = "time"  # a time entry on the ticket (`details`: minutes, billing, work type/role)
+    TICKET = "ticket"  # a new ticket (`details`: summary, company, board, priority)
 
 
 class Account(Base):
@@ -75,6 +78,9 @@ class PsaConnection(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     last_validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_validation_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # defaults for time entries from chat; None lets ConnectWise use the member's own defaults
+    work_type_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    work_role_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class TicketLink(Base):
@@ -93,6 +99,9 @@ class TicketLink(Base):
     thread_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     ticket_id: Mapped[int] = mapped_column(Integer)
     ticket_summary: Mapped[str] = mapped_column(String(200), default="")
+    # The ticket's board when it was last read (None for links made before it was kept): the
+    # status picker lists this board's cached statuses without reading the ticket.
+    board_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     linked_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -117,7 +126,8 @@ class MemberMapping(Base):
 
 
 class PostLedger(Base):
-    """Every note and status change sent from chat to the PSA, and what became of it."""
+    """Every note, status change, time entry and new ticket sent from chat to the PSA, and what
+    became of it."""
 
     __tablename__ = "post_ledger"
     __table_args__ = (
@@ -144,6 +154,8 @@ class PostLedger(Base):
     status_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     previous_status_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # what a time entry or a new ticket needs beyond `body` (see LedgerKind); None for the rest
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     state: Mapped[str] = mapped_column(String(16), default=LedgerState.PENDING.value)
     psa_object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -180,6 +192,22 @@ class ConversationRef(Base):
     reference: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
     history_thread_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     history_ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class UnfurlSetting(Base):
+    """An owner's choice for one channel: may ticket unfurls appear there even though people of
+    another organisation can read it (Slack Connect, a Teams shared channel)? No row: they may
+    not. Channels only the MSP reads need no row; unfurls work there anyway."""
+
+    __tablename__ = "unfurl_settings"
+    __table_args__ = (UniqueConstraint("account_id", "channel_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(200))
+    allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    set_by: Mapped[str] = mapped_column(String(128), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

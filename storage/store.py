@@ -22,6 +22,7 @@ from storage.repositories import (
     LinkRepository,
     MappingRepository,
     OwnerRepository,
+    UnfurlRepository,
 )
 from storage.repositories.connections import decrypt_settings
 from storage.repositories.slack_tokens import SlackTokenRepository
@@ -41,6 +42,7 @@ class UnitOfWork:
     refs: ConversationRefRepository
     intake: IntakeRepository
     slack_tokens: SlackTokenRepository
+    unfurls: UnfurlRepository
 
     async def commit(self) -> None:
         await self.session.commit()
@@ -72,6 +74,7 @@ class Store:
                 refs=ConversationRefRepository(session),
                 intake=IntakeRepository(session),
                 slack_tokens=SlackTokenRepository(session, self.cipher),
+                unfurls=UnfurlRepository(session),
             )
             try:
                 yield uow

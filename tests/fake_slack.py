@@ -59,6 +59,7 @@ class FakeSlack:
     hooks: list[Hook] = field(default_factory=list)
     fail: dict[str, str] = field(default_factory=dict)  # method → Slack error to answer
     delay: dict[str, float] = field(default_factory=dict)  # method → seconds before answering
+    ext_shared: set[str] = field(default_factory=set)  # Slack Connect channels
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
@@ -161,6 +162,15 @@ class FakeSlack:
             return {
                 "ok": True,
                 "permalink": f"https://acme.slack.com/archives/{params.get('channel')}/p{ts}",
+            }
+        if method == "conversations.info":
+            channel = str(params.get("channel", ""))
+            if not channel.startswith(("C", "G", "D")):
+                return {"ok": False, "error": "channel_not_found"}
+            shared = channel in self.ext_shared
+            return {
+                "ok": True,
+                "channel": {"id": channel, "is_ext_shared": shared, "is_shared": shared},
             }
         if method == "apps.connections.open":
             return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
@@ -468,10 +478,11 @@ class SlackSender:
         channel: str = "C1",
         thread_ts: str | None = None,
         trigger: str | None = None,
+        callback_id: str = "post_to_ticket",
     ) -> tuple[int, str, float]:
         payload = load("message_action.json")
         self._team(payload, user)
-        payload["callback_id"] = "post_to_ticket"
+        payload["callback_id"] = callback_id
         payload["channel"] = {"id": channel, "name": "general"}
         payload["trigger_id"] = trigger or self.trigger()
         payload["response_url"] = self.fake.hook_url("sc")

@@ -208,7 +208,9 @@ async def test_note_lands_once_with_footer_as_the_member(
 
 
 async def test_note_form(linked: Chat, cw_sandbox: SandboxServer) -> None:
-    out = await linked.say("/ticket note", ["2", "Line one", "line two", ".", "resolved", "1"])
+    out = await linked.say(
+        "/ticket note", ["2", "Line one", "line two", ".", "resolved", "1", "", ""]
+    )
     assert "Note added" in out and "now Resolved" in out
     note = cw_sandbox.state.notes_for(OPEN_TICKET_ID)[-1]
     assert note["text"].startswith("Line one\nline two")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from conftest import FAST_RETRY
@@ -13,6 +14,7 @@ from psa.connectwise.provider import ConnectWiseProvider
 from psa.connectwise.sandbox import CLOSED_TICKET_ID, OPEN_TICKET_ID, SandboxServer
 from psa.errors import (
     AuthError,
+    ConnectionFailed,
     NotFound,
     PermissionDenied,
     PSATimeout,
@@ -246,6 +248,28 @@ async def test_status_change_checks_the_board(
     with pytest.raises(ValidationFailed, match="not a status of the ticket's board"):
         await provider.update_ticket_status(OPEN_TICKET_ID, 22)  # an Escalations status
     assert api_calls(cw_sandbox, "PATCH") == []
+
+
+async def test_status_change_patches_the_ticket_it_is_given_and_never_repeats_the_patch(
+    provider: ConnectWiseProvider, cw_sandbox: SandboxServer
+) -> None:
+    ticket = await provider.get_ticket(OPEN_TICKET_ID)
+    await provider.get_ticket_statuses(1)
+    cw_sandbox.requests.clear()
+    changed = await provider.update_ticket_status(OPEN_TICKET_ID, 4, current=ticket)
+    assert changed.status is not None and changed.status.name == "Waiting on Customer"
+    assert api_calls(cw_sandbox, "GET") == [] and len(api_calls(cw_sandbox, "PATCH")) == 1
+    # A ticket read for another id is not trusted: this one is read.
+    await provider.update_ticket_status(OPEN_TICKET_ID, 5, current=replace(ticket, id=1))
+    assert len(api_calls(cw_sandbox, "GET", f"/tickets/{OPEN_TICKET_ID}")) == 1
+    # Whatever became of a PATCH, the client does not send it again: the outbox decides.
+    for fault in ("500", "drop_after_write"):
+        cw_sandbox.requests.clear()
+        cw_sandbox.faults.script([fault], method="PATCH")
+        with pytest.raises((ServerError, ConnectionFailed)):
+            await provider.update_ticket_status(OPEN_TICKET_ID, 3, current=changed)
+        assert len(api_calls(cw_sandbox, "PATCH")) == 1
+    assert cw_sandbox.state.ticket(OPEN_TICKET_ID)["status"]["name"] == "In Progress"
 
 
 async def test_reference_data_is_cached_single_flight(

@@ -170,3 +170,10 @@ def test_transports_share_the_core_worker_and_history_instead_of_their_own() -> 
         if needle in path.read_text(encoding="utf-8")
     ]
     assert bad == []
+
+
+@pytest.mark.parametrize("package", ["bot", "psa", "handlers", "storage"])
+def test_bench_only_dependencies_stay_out_of_the_product(package: str) -> None:
+    # pyconnectwise is the `bench` extra (bench/peer.py compares with it); a deployment
+    # installed without that extra must still import every module
+    assert offenders(package, ("pyconnectwise",)) == []

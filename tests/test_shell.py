@@ -17,7 +17,7 @@ from transcript import Chat
 
 from bot.runtime import Runtime
 from bot.shell.session import ShellSession
-from psa.connectwise.sandbox import OPEN_TICKET_ID, SandboxServer
+from psa.connectwise.sandbox import CLOSED_TICKET_ID, OPEN_TICKET_ID, SandboxServer
 
 URL_RE = re.compile(r"https?://\S+")
 
@@ -211,3 +211,18 @@ def test_every_data_file_is_0600(tmp_path: Path) -> None:
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_ticket_numbers_unfurl_in_a_linked_shell_channel(tmp_path: Path) -> None:
+    """The terminal is read by its user alone, so cards are not refused as in shared channels."""
+    result = psabot(
+        "shell",
+        "--sandbox",
+        cwd=tmp_path,
+        stdin=f"unfurl\nlink {OPEN_TICKET_ID}\nunfurl card #{CLOSED_TICKET_ID}\n",
+        env={"COLUMNS": "100"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "only your organisation reads this channel" in " ".join(result.stdout.split())
+    assert "New hire onboarding" in result.stdout  # the closed ticket's card
+    assert "Maria Lopez starts Monday" in result.stdout

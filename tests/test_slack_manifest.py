@@ -27,7 +27,19 @@ SCHEMAS = Path(__file__).resolve().parent / "data" / "slack"
 TOP_LEVEL = "manifest.schema.json"
 CLASSIC = "manifest.schema.1.0.0.json"  # major_version 1: the classic app manifest psabot uses
 
-BOT_SCOPES = {"commands", "chat:write", "chat:write.public", "users:read", "users:read.email"}
+BOT_SCOPES = {
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "users:read",
+    "users:read.email",
+    "links:read",
+    "links:write",
+    "channels:read",
+    "groups:read",
+    "channels:history",
+}
+BOT_EVENTS = ["app_home_opened", "link_shared", "message.channels"]
 EVENTS_PATH = "/slack/events"
 REDIRECT_PATH = "/slack/oauth_redirect"
 
@@ -219,7 +231,7 @@ def contract_problems(m: Manifest) -> list[str]:
     if commands != ["/ticket"]:
         problems.append(f"slash commands are {commands}, not ['/ticket']")
     message_shortcuts = [s for s in features.get("shortcuts", []) if s["type"] == "message"]
-    if [s["callback_id"] for s in message_shortcuts] != ["post_to_ticket"]:
+    if [s["callback_id"] for s in message_shortcuts] != ["post_to_ticket", "new_ticket"]:
         problems.append(f"message shortcuts are {message_shortcuts}")
 
     request_urls = {
@@ -239,8 +251,11 @@ def contract_problems(m: Manifest) -> list[str]:
         problems.append(f"urls point at several hosts: {sorted(hosts)}")
 
     events = settings.get("event_subscriptions", {}).get("bot_events", [])
-    if events != ["app_home_opened"]:
-        problems.append(f"bot events are {events}, not ['app_home_opened']")
+    if events != BOT_EVENTS:
+        problems.append(f"bot events are {events}, not {BOT_EVENTS}")
+    domains = features.get("unfurl_domains", [])
+    if "myconnectwise.net" not in domains:
+        problems.append(f"unfurl domains {domains} leave out the ConnectWise cloud")
     if not features.get("app_home", {}).get("home_tab_enabled"):
         problems.append("the Home tab is off")
     if settings.get("interactivity", {}).get("is_enabled") is not True:
@@ -269,9 +284,10 @@ def test_contract_details(manifest: Manifest) -> None:
     assert command["command"] == "/ticket"
     assert command["should_escape"] is True  # mentions must arrive as <@U…|name>
     assert "note" in command["usage_hint"] and "link" in command["usage_hint"]
-    (shortcut,) = manifest["features"]["shortcuts"]
+    shortcut, new_ticket = manifest["features"]["shortcuts"]
     assert (shortcut["type"], shortcut["callback_id"]) == ("message", "post_to_ticket")
     assert shortcut["name"] == "Post to ticket"
+    assert (new_ticket["type"], new_ticket["callback_id"]) == ("message", "new_ticket")
     assert manifest["display_information"]["name"] == "psabot"
     assert manifest["features"]["bot_user"] == {"display_name": "psabot", "always_online": True}
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is False
@@ -289,10 +305,15 @@ BROKEN_CONTRACT: dict[str, Callable[[Manifest], None]] = {
         "oauth_config.redirect_urls", ["https://psabot.example.com/slack/oauth/callback"]
     ),
     "no app_home_opened": _set("settings.event_subscriptions.bot_events", ["message.channels"]),
-    "extra scope": _set("oauth_config.scopes.bot", [*sorted(BOT_SCOPES), "channels:history"]),
+    "extra scope": _set("oauth_config.scopes.bot", [*sorted(BOT_SCOPES), "im:history"]),
     "missing scope": _set("oauth_config.scopes.bot", sorted(BOT_SCOPES - {"users:read.email"})),
     "user scopes": _set("oauth_config.scopes.user", ["chat:write"]),
     "socket mode on": _set("settings.socket_mode_enabled", True),
+    "no link_shared": _set(
+        "settings.event_subscriptions.bot_events", ["app_home_opened", "message.channels"]
+    ),
+    "no unfurl domains": _set("features.unfurl_domains", _DELETE),
+    "no links:write": _set("oauth_config.scopes.bot", sorted(BOT_SCOPES - {"links:write"})),
 }
 
 

@@ -209,6 +209,28 @@ def test_bot_and_message_extension_belong_to_the_azure_bot(manifest: Manifest) -
     assert "webApplicationInfo" not in manifest  # no Teams SSO: psabot maps users itself
 
 
+def test_ticket_links_of_the_connectwise_cloud_unfurl_by_default(manifest: Manifest) -> None:
+    (extension,) = manifest["composeExtensions"]
+    assert extension["messageHandlers"] == [
+        {"type": "link", "value": {"domains": ["*.myconnectwise.net"]}}
+    ]
+
+
+def test_unfurl_domains_option(validator: Draft7Validator) -> None:
+    own = build_manifest(
+        options(unfurl_domains=("psa.msp.example", "*.myconnectwise.net", "PSA.msp.example.")),
+        root_router().commands,
+    )
+    assert schema_errors(validator, own) == []
+    (handler,) = own["composeExtensions"][0]["messageHandlers"]
+    assert handler["value"]["domains"] == ["psa.msp.example", "*.myconnectwise.net"]
+    for bad in ((), ("https://psa.msp.example/x",), ("*",), ("a b.example",)):
+        with pytest.raises(PackageError, match="unfurl-domain"):
+            build_manifest(options(unfurl_domains=bad), [])
+    with pytest.raises(PackageError, match="unfurl-domain"):
+        build_manifest(options(unfurl_domains=tuple(f"h{i}.example.com" for i in range(11))), [])
+
+
 def test_valid_domains_and_developer_pages_come_from_the_base_url(manifest: Manifest) -> None:
     assert manifest["validDomains"] == ["bot.example.com"]
     developer = manifest["developer"]

@@ -12,6 +12,7 @@ from bot.core.errors import NotConnected, NotLinked, NotMapped, NotOwner
 from bot.core.events import AccountRef, EventBus
 from bot.core.invocation import ChatUser, Conversation, Invocation
 from bot.core.pacing import paced
+from bot.core.sharing import SharingProbe
 from bot.metrics import Metrics
 from psa.connectwise.hosts import HostPolicy
 from psa.provider import PSAProvider
@@ -40,6 +41,9 @@ class Services:
     outbox: Outbox
     default_client_id: str | None = None
     clock: Callable[[], datetime] = utcnow
+    # platform name → its transport's answer to "is this channel shared with another
+    # organisation?" (bot/core/sharing.py); each transport registers its own when it starts
+    sharing: dict[str, SharingProbe] = field(default_factory=dict)
 
 
 def connection_version(row: PsaConnection) -> str:

@@ -53,7 +53,7 @@ class PostTransition:
     ledger_id: int
     conversation_key: str | None
     ticket_id: int
-    kind: str  # note | status
+    kind: str  # note | status | time | ticket (storage.models.LedgerKind)
     state: str  # pending | posted | failed
     who: str
     note_type: str | None
@@ -63,6 +63,7 @@ class PostTransition:
     psa_object_id: str | None
     ticket_url: str
     at: datetime
+    work: str = ""  # a time entry's duration and billing, a new ticket's summary
 
 
 Event = TicketLinked | TicketUnlinked | PostTransition

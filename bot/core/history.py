@@ -46,7 +46,7 @@ def linked_entry(event: TicketLinked) -> Reply:
     """The thread's root: posted when a conversation is linked to a ticket."""
     return Reply.info(
         f"🔗 {bold(_ticket_link(event.ticket_url, event.ticket_id, event.ticket_summary))} — "
-        f"ticket linked by {escape(event.by_name)}. Notes and status changes sent to "
+        f"ticket linked by {escape(event.by_name)}. Notes, status changes and time sent to "
         "ConnectWise from here are recorded in this thread."
     )
 
@@ -55,19 +55,29 @@ def unlinked_entry(event: TicketUnlinked) -> Reply:
     return Reply.info(f"✖️ Unlinked from #{event.ticket_id} by {escape(event.by_name)}.")
 
 
-def transition_line(event: PostTransition) -> str:
+def _what(event: PostTransition) -> tuple[str, str]:
+    """What the post did, and what it wanted to do (for a failure)."""
     if event.kind == LedgerKind.STATUS.value:
-        what = f"changed the status to {bold(escape(event.status_name or '?'))}"
-    else:
-        label = NOTE_LABEL.get(event.note_type or "", "note")
-        what = f"added an {label}" if label[0] in "aeiou" else f"added a {label}"
-        what += f": “{escape(event.preview)}”"
+        what = f"the status to {bold(escape(event.status_name or '?'))}"
+        return f"changed {what}", f"wanted to change {what}"
+    if event.kind == LedgerKind.TIME.value:
+        what = f"{bold(escape(event.work))}: “{escape(event.preview)}”"
+        return f"logged {what}", f"wanted to log {what}"
+    if event.kind == LedgerKind.TICKET.value:
+        what = f"ticket “{escape(event.work)}”"
+        return f"created {what}", f"wanted to create {what}"
+    label = NOTE_LABEL.get(event.note_type or "", "note")
+    what = (f"an {label}" if label[0] in "aeiou" else f"a {label}") + f": “{escape(event.preview)}”"
+    return f"added {what}", f"wanted to add {what}"
+
+
+def transition_line(event: PostTransition) -> str:
+    did, wanted = _what(event)
     where = _ticket_link(event.ticket_url, event.ticket_id)
     who = escape(event.who)
     if event.state == LedgerState.POSTED.value:
-        return f"✅ {who} {what} · {where}"
+        return f"✅ {who} {did} · {where}"
     error = escape(event.error or "it did not reach ConnectWise")
-    wanted = what.replace("added", "wanted to add", 1).replace("changed", "wanted to change", 1)
     return f"❌ {who} {wanted}, but it failed: {error} · {where}"
 
 

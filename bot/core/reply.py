@@ -54,6 +54,7 @@ class Card:
     facts: tuple[Fact, ...] = ()
     buttons: tuple[Button, ...] = ()
     url: str | None = None  # the title links here
+    ref: str = ""  # the record shown, as the PSA numbers it (a Slack Work Object's id)
 
 
 class FieldKind(enum.StrEnum):

@@ -9,6 +9,7 @@ what its platform says (and may cache the answer for a bounded time).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 
@@ -21,3 +22,14 @@ class SharingProbe(Protocol):
         """True when people of another organisation can read `channel_id` in the workspace or
         tenant `account_external_id`. When the platform cannot be asked, answer True: the
         safe side is to treat the audience as external."""
+
+
+async def shared_externally(
+    probes: Mapping[str, SharingProbe], platform: str, account_external_id: str, channel_id: str
+) -> bool:
+    """Ask the probe of `platform` (`Services.sharing`); a platform without one (not
+    configured, or not started yet) counts as shared: the safe side."""
+    probe = probes.get(platform)
+    if probe is None:
+        return True
+    return await probe.shared_externally(account_external_id, channel_id)

@@ -8,7 +8,7 @@ from cachetools import LRUCache
 
 from bot.core.events import AccountRef, EventBus, PostTransition
 from bot.metrics import Metrics
-from bot.outbox.records import preview, stored_error
+from bot.outbox.records import preview, stored_error, work_of
 from psa.provider import PSAProvider
 from storage.models import LedgerState, PostLedger
 from storage.store import Store
@@ -56,6 +56,7 @@ class Announcer:
                 psa_object_id=row.psa_object_id,
                 ticket_url=url,
                 at=row.finished_at or row.updated_at,
+                work=work_of(row),
             )
         )
 

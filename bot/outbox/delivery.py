@@ -4,11 +4,15 @@ A handler records a row as `pending` (storage/repositories/ledger.py) and calls 
 which claims it and posts it right away; the background worker re-drives rows that are due
 (retries after 429/5xx, rows left behind by a crashed or restarted process).
 
-Exactly once: every note ends with a footer carrying the row's `ref`. Before a note is posted a
+Exactly once: every note ends with a footer carrying the row's `ref` (and so do a time
+entry's notes and a new ticket's first note: bot/outbox/kinds.py). Before a note is posted a
 second time (any attempt after the first, i.e. whenever an earlier attempt may have reached
 ConnectWise: a timeout, a dropped connection, a process killed mid-request) the worker looks for
 that ref on the ticket and, if it is there, settles the row with that note instead of posting
-again. Status changes are idempotent PATCHes and are simply repeated.
+again. A status change is sent once per attempt; any attempt after the first reads the ticket
+before patching: already at the new status (an earlier attempt went through) settles the row,
+at a status other than the one it started from (someone changed it in ConnectWise meanwhile)
+leaves it alone and reports that. The first attempt uses the ticket the handler just read.
 
 Late commits: ConnectWise may apply a POST well after psabot stopped waiting for it. So after
 an attempt whose outcome is unknown, the look for the ref happens only once that attempt is
@@ -45,7 +49,8 @@ from bot.core.pacing import idle
 from bot.core.poller import DuePoller
 from bot.metrics import Metrics
 from bot.outbox.announce import Announcer, ProviderLookup
-from bot.outbox.records import Outcome, compose_note, marker
+from bot.outbox.kinds import FOUND_BY_REF
+from bot.outbox.records import Outcome
 from psa.errors import (
     Conflict,
     ConnectionFailed,
@@ -56,7 +61,7 @@ from psa.errors import (
     ServerError,
 )
 from psa.provider import PSAProvider
-from psa.types import Member, NoteType
+from psa.types import Ticket
 from storage.base import utcnow
 from storage.crypto import CredentialDecryptError
 from storage.errors import is_unavailable
@@ -153,13 +158,16 @@ class Outbox:
         *,
         claimed: PostLedger | None = None,
         provider: PSAProvider | None = None,
+        ticket: Ticket | None = None,
     ) -> Outcome:
         """Post the row now (retrying within its window) and return how it ended.
 
         `claimed` is the row when it was recorded already claimed with `claim`; `provider`
-        saves looking the account's provider up again.
+        saves looking the account's provider up again; `ticket` is the ticket as the handler
+        has just read it, which a status change's first attempt uses instead of reading it again.
         """
         row = claimed if claimed is not None and claimed.lease_owner else None
+        current = ticket if row is not None else None
         while True:
             if row is None:
                 async with self.store.unit() as uow:
@@ -172,10 +180,10 @@ class Outbox:
                     )
                 if row is None:
                     return await self._wait_for_other(ledger_id)
-            result = await self._attempt(row, provider)
+            result = await self._attempt(row, provider, current)
             if isinstance(result, Outcome):
                 return result
-            row = None
+            row = current = None
             wait = max(0.0, (result.at - self._clock()).total_seconds())
             if progress is not None:
                 await progress(f"{result.reason}; {result.then} in {max(1, round(wait))}s…")
@@ -232,14 +240,17 @@ class Outbox:
                 return
 
     async def _attempt(
-        self, row: PostLedger, provider: PSAProvider | None = None
+        self, row: PostLedger, provider: PSAProvider | None = None, ticket: Ticket | None = None
     ) -> Outcome | _Retry:
         heartbeat = asyncio.create_task(self._keep_lease(row))
         checked = _Checked()
         try:
             try:
                 provider = provider or await self._providers(row.account_id)
-                object_id = await self._send(provider, row, checked)
+                if row.kind == LedgerKind.STATUS.value:
+                    object_id = await self._send_status(provider, row, ticket)
+                else:
+                    object_id = await self._send_created(provider, row, checked)
             except PSAError as exc:
                 return await self._after_failure(row, provider, exc, checked)
             except _PastWindow:
@@ -265,41 +276,45 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
 
-    async def _send(self, provider: PSAProvider, row: PostLedger, checked: _Checked) -> str:
-        if row.kind == LedgerKind.STATUS.value:
-            assert row.status_id is not None
-            if row.attempts > 1 and row.previous_status_id is not None:
+    async def _send_status(
+        self, provider: PSAProvider, row: PostLedger, ticket: Ticket | None
+    ) -> str:
+        """One read at most, one PATCH at most: the first attempt patches the ticket the handler
+        just read; a later one reads it again, since an earlier attempt may have gone through
+        and someone may have changed the status in ConnectWise since."""
+        assert row.status_id is not None
+        if row.attempts > 1:
+            ticket = await provider.get_ticket(row.ticket_id)
+            now_id = ticket.status.id if ticket.status else None
+            if now_id == row.status_id:
+                return str(row.status_id)
+            if row.previous_status_id is not None and now_id != row.previous_status_id:
                 # A retry must not undo a change someone made in ConnectWise meanwhile.
-                current = await provider.get_ticket(row.ticket_id)
-                current_id = current.status.id if current.status else None
-                if current_id == row.status_id:
-                    return str(row.status_id)
-                if current_id != row.previous_status_id:
-                    raise Conflict(
-                        f"the ticket's status was changed to "
-                        f"{current.status.name if current.status else 'another one'} in "
-                        "ConnectWise meanwhile, so it was left as it is",
-                        operation="change status",
-                        ticket_id=row.ticket_id,
-                    )
-            ticket = await provider.update_ticket_status(row.ticket_id, row.status_id)
-            return str(ticket.status.id if ticket.status else row.status_id)
+                raise Conflict(
+                    f"the ticket's status was changed to "
+                    f"{ticket.status.name if ticket.status else 'another one'} in "
+                    "ConnectWise meanwhile, so it was left as it is",
+                    operation="change status",
+                    ticket_id=row.ticket_id,
+                )
+        changed = await provider.update_ticket_status(row.ticket_id, row.status_id, current=ticket)
+        return str(changed.status.id if changed.status else row.status_id)
+
+    async def _send_created(self, provider: PSAProvider, row: PostLedger, checked: _Checked) -> str:
+        """A note, time entry or new ticket: looked for by its ref before it is sent again."""
+        kind = FOUND_BY_REF(row.kind)
+        if kind is None:
+            raise UserError(f"psabot cannot send a {row.kind!r} row (made by a newer version?)")
         if row.attempts > 1:
             # An earlier attempt may have reached ConnectWise: look before posting again.
-            earlier = await provider.find_note_containing(row.ticket_id, marker(row.ref))
+            earlier = await kind.find(provider, row)
             if earlier is not None:
-                log.info("outbox found earlier note ledger_id=%s note_id=%s", row.id, earlier.id)
-                return str(earlier.id)
+                log.info("outbox found earlier %s ledger_id=%s id=%s", row.kind, row.id, earlier)
+                return earlier
             if self._clock() >= row.give_up_at:
                 raise _PastWindow()
         checked.nothing_earlier = True
-        member = None
-        if row.member_id is not None:
-            member = Member(id=row.member_id, identifier=row.member_identifier or "", name="")
-        note = await provider.post_note(
-            row.ticket_id, compose_note(row), NoteType(row.note_type or "internal"), member
-        )
-        return str(note.id)
+        return await kind.send(provider, row)
 
     def _delay(self, row: PostLedger, exc: Exception) -> float:
         delay = self._backoff(row.attempts)
@@ -319,7 +334,7 @@ class Outbox:
         next_at = now + timedelta(seconds=self._delay(row, exc))
         failure = describe(exc)
         kind = failure.kind
-        note = row.kind == LedgerKind.NOTE.value
+        note = FOUND_BY_REF(row.kind) is not None  # a POST, found again by its ref
         # The POST went out and we don't know what became of it: ConnectWise may still apply
         # it. The next look (and any new POST) waits until it certainly would have.
         unsure = (
@@ -402,7 +417,10 @@ class Outbox:
         async with self.store.unit() as uow:
             if failure is None:
                 assert object_id is not None
-                settled = await uow.ledger.mark_posted(row.id, owner, object_id, now)
+                new_ticket = row.kind == LedgerKind.TICKET.value and object_id.isdigit()
+                settled = await uow.ledger.mark_posted(
+                    row.id, owner, object_id, now, ticket_id=int(object_id) if new_ticket else None
+                )
             else:
                 # the kind and context word the failure when shown; the message is the fallback
                 settled = await uow.ledger.mark_failed(

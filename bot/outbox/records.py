@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.duration import format_minutes
 from bot.core.errors import Unconfirmed, render_stored
 from bot.core.invocation import Platform
-from storage.models import LedgerState, PostLedger
+from storage.models import LedgerKind, LedgerState, PostLedger
 
 PREVIEW_LENGTH = 80
+BILLING_WORDS = {"Billable": "billable", "DoNotBill": "do not bill", "NoCharge": "no charge"}
 UNCONFIRMED = Unconfirmed.__name__  # error kind: gave up without knowing whether it arrived
 
 
@@ -29,6 +31,19 @@ def compose_note(row: PostLedger) -> str:
 def stored_error(row: PostLedger) -> str | None:
     """The row's failure as the user reads it, worded now from its kind and context."""
     return render_stored(row.error_kind, row.error_context, row.last_error)
+
+
+def work_of(row: PostLedger) -> str:
+    """What a time entry or a new ticket row did, in a few words (history, events)."""
+    details = row.details if isinstance(row.details, dict) else {}
+    if row.kind == LedgerKind.TIME.value:
+        minutes = details.get("minutes")
+        spent = format_minutes(minutes) if isinstance(minutes, int) else "time"
+        billing = details.get("billable")
+        return f"{spent} ({BILLING_WORDS.get(str(billing), 'default billing')})"
+    if row.kind == LedgerKind.TICKET.value:
+        return preview(str(details.get("summary") or ""))
+    return ""
 
 
 def preview(text: str) -> str:

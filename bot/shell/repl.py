@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot.core.invocation import ChatUser
+from bot.core.invocation import ChatUser, Platform
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.shell.session import ShellSession, user_id_for
@@ -129,6 +129,15 @@ async def run_shell(settings: Settings, *, sandbox: bool, user: str | None, admi
         )
 
 
+class Terminal:
+    """The shell's sharing probe: a local terminal is read by its user alone."""
+
+    platform = Platform.SHELL.value
+
+    async def shared_externally(self, account_external_id: str, channel_id: str) -> bool:
+        return False
+
+
 async def _run(settings: Settings, *, sandbox: bool, user: str | None, admin: bool) -> int:
     server: SandboxServer | None = None
     extra_hosts: list[str] = []
@@ -137,6 +146,7 @@ async def _run(settings: Settings, *, sandbox: bool, user: str | None, admin: bo
         await server.start()
         extra_hosts.append(server.host_port)
     runtime = await Runtime.open(settings, extra_allowed_hosts=extra_hosts)
+    runtime.sharing[Terminal.platform] = Terminal()
     runtime.start()
     try:
         if user:

@@ -38,7 +38,9 @@ from bot.slack import inbound
 from bot.slack.gate import Admitted, Rejected, SlackGate
 from bot.slack.history import SlackHistory
 from bot.slack.oauth import CachedBotAuthorize, EncryptedInstallationStore, installation_store
+from bot.slack.sharing import SlackSharingProbe
 from bot.slack.transport import SlackTransport
+from bot.slack.unfurls import SlackUnfurls
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,18 @@ MAX_CLIENTS = 1000  # workspaces whose Web API client is kept
 WEB_API_TIMEOUT = 30.0  # seconds per Web API call (slack_sdk's own default)
 CLIENT_TTL = 3600.0  # seconds a client is kept unused
 
-BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "users:read.email")
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "users:read",
+    "users:read.email",
+    "links:read",  # link_shared: ticket links posted in channels the app is in
+    "links:write",  # chat.unfurl: the ticket card under such a link
+    "channels:read",  # conversations.info: is a public channel a Slack Connect channel?
+    "groups:read",  # the same for private channels
+    "channels:history",  # message.channels: `#12345` in linked channels
+)
 EVENTS_PATH = "/slack/events"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
@@ -128,6 +141,9 @@ class SlackService:
         runtime.services.events.subscribe(
             HistoryThreads(runtime.store, SlackHistory(self.client_for))
         )
+        self.sharing = SlackSharingProbe(self.client_for)
+        runtime.sharing[self.sharing.platform] = self.sharing
+        self.unfurls = SlackUnfurls(self.transport)
         self.socket: AsyncSocketModeHandler | None = None
 
     async def client_for(self, team_id: str) -> AsyncWebClient:

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 COMMAND = "/ticket"
 SHORTCUT = "post_to_ticket"
+NEW_TICKET_SHORTCUT = "new_ticket"  # the "New ticket" message shortcut (handlers/new_ticket.py)
 OPTIONS_BUDGET = 2.0  # seconds; Slack gives block_suggestion 3 s in total
 OPTIONS_TTL = 30.0
 MAX_OPTIONS = 1024  # type-ahead answers kept (size-bounded as well as timed)
@@ -116,6 +117,7 @@ class SlackTransport:
         app.view_closed(re.compile(".*"))(self._on_view_closed)
         app.options(re.compile(".*"))(self._on_options)
         app.shortcut(SHORTCUT)(self._on_shortcut)
+        app.shortcut(NEW_TICKET_SHORTCUT)(self._on_new_ticket_shortcut)
         app.action(re.compile(".*"))(self._on_action)
         app.event("app_home_opened")(self._on_home_opened)
 
@@ -469,6 +471,35 @@ class SlackTransport:
             self.spawn(self.responder.deliver(target, accepted))
             return
         self._go(accepted)
+
+    async def _on_new_ticket_shortcut(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        """The "New ticket" message shortcut opens the new-ticket form (nothing is written
+        until it is submitted). The ticket is linked to the message's thread (started at the
+        message when it has none), so the channel keeps its own link."""
+        await ack()
+        message = _dict(body.get("message"))
+        ts = _text(body.get("message_ts")) or _text(message.get("ts"))
+        target = await self._target(
+            _text(_dict(body.get("team")).get("id")),
+            _text(_dict(body.get("user")).get("id")),
+            channel_id=_text(_dict(body.get("channel")).get("id")),
+            thread_ts=_text(message.get("thread_ts")) or ts or None,
+            response_url=_text(body.get("response_url")) or None,
+            trigger_id=_text(body.get("trigger_id")) or None,
+        )
+        raw = {
+            "text": from_slack(_text(message.get("text"))),
+            "author_id": _text(message.get("user")),
+            "ts": ts,
+        }
+
+        async def run() -> None:
+            values = await self._message_values(target, raw)
+            action = FormSubmission("new_ticket_message", values=values)
+            key = f"slack:nt:{_text(body.get('trigger_id')) or secrets.token_hex(8)}"
+            await self._run(target, action, key, _text(_dict(body.get("user")).get("name")))
+
+        self.spawn(run())
 
     async def _message_values(self, target: ReplyTarget, values: dict[str, str]) -> dict[str, str]:
         """The shortcut's message with its author's name and permalink (looked up after ack)."""

@@ -22,6 +22,7 @@ from bot.teams import config
 from bot.teams.auth import TokenCheck
 from bot.teams.connector import Connector
 from bot.teams.inbound import Malformed, envelope
+from bot.teams.sharing import TeamsSharingProbe
 from bot.teams.transport import INVOKE_BUDGET, TeamsHistory, TeamsTransport
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class TeamsService:
         self.transport = TeamsTransport(
             runtime, self.connector, invoke_budget=options.invoke_budget
         )
+        self.sharing = TeamsSharingProbe()
+        runtime.sharing[self.sharing.platform] = self.sharing
         runtime.services.events.subscribe(
             HistoryThreads(runtime.store, TeamsHistory(runtime, self.connector))
         )
@@ -90,7 +93,7 @@ class TeamsService:
             return _refused("An activity needs a type and a conversation id.", 400)
         if activity.type in (ActivityTypes.message, ActivityTypes.invoke):
             try:
-                envelope(body)
+                tenant = envelope(body).tenant_id
             except Malformed as exc:
                 return _refused(str(exc), 400)
             url = URL(activity.service_url or "")
@@ -100,6 +103,7 @@ class TeamsService:
             if self.tokens is not None and claimed and URL(str(claimed)).host != url.host:
                 # replies go to serviceUrl: only ever to the host Teams signed for
                 return _refused("Unauthorized: serviceUrl does not match the token.", 401)
+            self.sharing.observe(body, tenant)  # who may read this conversation
         with warnings.catch_warnings():
             # the SDK reads the identity under this plain string key
             warnings.simplefilter("ignore", web.NotAppKeyWarning)

@@ -16,6 +16,7 @@ maps to the same stored row and posts nothing twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import secrets
@@ -44,7 +45,7 @@ from bot.core.reply import Form, Option, Reply, Tone
 from bot.core.transport import DelayedProgress, Worker, guarded, working_text
 from bot.core.transport import Responder as ChatResponder
 from bot.runtime import Runtime
-from bot.teams import cards
+from bot.teams import cards, unfurls
 from bot.teams.connector import Connector
 from bot.teams.inbound import Envelope, Json, Malformed, command_text, envelope
 from bot.teams.markup import html_to_text
@@ -57,6 +58,9 @@ OPTIONS_BUDGET = 3.0
 SEARCH_TTL = 60.0
 FORM_TTL = 3600.0
 POST_TO_TICKET = "post_message"
+NEW_TICKET_FROM_MESSAGE = "new_ticket_message"  # handlers/new_ticket.py
+NEW_TICKET_FORM = "new_ticket"
+NEW_TICKET_COMMAND_ID = "newTicket"  # bot/teams_package/manifest.py
 POSTED_HERE = {"connect": "the result will be posted here."}
 OUTCOME_HERE = "the outcome will be posted here."
 WORKING_DEFAULT = working_text("", OUTCOME_HERE)
@@ -226,6 +230,8 @@ class TeamsTransport:
             return {"composeExtension": {"type": "message", "text": cards.fallback_text(reply)}}
         if name == "application/search":
             return cards.options_response(())
+        if name == "composeExtension/queryLink":
+            return unfurls.NO_CARD
         return cards.result_dialog("psabot", reply)
 
     # -- building invocations -----------------------------------------------------------------
@@ -404,6 +410,7 @@ class TeamsTransport:
             "composeExtension/query": self._search,
             "composeExtension/fetchTask": self._action_fetch,
             "composeExtension/submitAction": self._action_submit,
+            "composeExtension/queryLink": functools.partial(unfurls.query_link, self.dispatcher),
         }
         handler = handlers.get(name)
         if handler is None:
@@ -559,6 +566,14 @@ class TeamsTransport:
         values = message_values(message)
         if not values["text"]:
             return cards.dialog_message("That message has no text to post.")
+        if _str(value.get("commandId")) == NEW_TICKET_COMMAND_ID:
+            # "New ticket": the new-ticket form, the message kept as its first internal note
+            reply = await self._bounded(env, FormSubmission(NEW_TICKET_FROM_MESSAGE, values))
+            if reply is None:
+                return cards.dialog_message(WORKING_DEFAULT)
+            if reply.form is not None:
+                return await self._form_dialog(env, reply.form)
+            return cards.result_dialog("psabot", reply)
         preview = values["text"] if len(values["text"]) <= 600 else values["text"][:599] + "…"
         by = f" from {values['author']}" if values["author"] else ""
         form = Form(
@@ -580,6 +595,10 @@ class TeamsTransport:
             return await self._submit_form(
                 env, FormSubmission(POST_TO_TICKET, meta), key=_message_key(env, meta)
             )
+        if form_id == NEW_TICKET_FORM and meta.get("text"):
+            # one ticket per message: submitting the same message's form again is a repeat
+            key = _message_key(env, meta, "new")
+            return await self._submit_form(env, FormSubmission(form_id, values, meta), key=key)
         if form_id:
             return await self._submit_form(env, FormSubmission(form_id, values, meta))
         message = _dict(value.get("messagePayload"))
@@ -603,12 +622,12 @@ def message_values(message: Json) -> dict[str, str]:
     return {"text": text, "author": author, "permalink": _str(message.get("linkToMessage"))}
 
 
-def _message_key(env: Envelope, values: dict[str, str]) -> str:
+def _message_key(env: Envelope, values: dict[str, str], what_for: str = "post") -> str:
     import hashlib
 
     what = values.get("permalink") or values.get("text", "")
     digest = hashlib.sha256(f"{env.user.id}\n{what}".encode()).hexdigest()[:32]
-    return f"teams:post:{digest}"
+    return f"teams:{what_for}:{digest}"
 
 
 def _mentions(text: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot import __version__
@@ -11,6 +12,7 @@ from bot.teams_package.archive import MANIFEST_FILE, package_bytes, write_atomic
 from bot.teams_package.icons import color_icon, outline_icon
 from bot.teams_package.manifest import (
     COLOR_ICON,
+    DEFAULT_UNFURL_DOMAINS,
     OUTLINE_ICON,
     PackageError,
     PackageOptions,
@@ -36,6 +38,7 @@ def run(
     developer_name: str | None = None,
     developer_url: str | None = None,
     version: str | None = None,
+    unfurl_domains: Sequence[str] = (),
 ) -> int:
     """Build and write the package; bad input is an OperatorError of one sentence."""
     try:
@@ -60,6 +63,7 @@ def run(
             developer_name=developer_name if developer_name is not None else "psabot",
             developer_url=developer_url,
             version=version if version is not None else app_version(__version__),
+            unfurl_domains=tuple(unfurl_domains) or DEFAULT_UNFURL_DOMAINS,
         )
         write_atomically(target, build_package(options))
     except PackageError as exc:

@@ -23,6 +23,15 @@ BOT_SCOPES = ("personal", "team", "groupChat")
 SEARCH_COMMAND_ID = "searchTickets"
 SEARCH_PARAMETER = "query"
 POST_TO_TICKET_COMMAND_ID = "postToTicket"
+NEW_TICKET_COMMAND_ID = "newTicket"  # bot/teams/transport.py opens the new-ticket form for it
+
+# Link unfurling (composeExtension/queryLink) for these domains: the ConnectWise cloud's web
+# hosts; an on-premises server is added with --unfurl-domain.
+DEFAULT_UNFURL_DOMAINS = ("*.myconnectwise.net",)
+MAX_UNFURL_DOMAINS = 10
+_UNFURL_DOMAIN = re.compile(
+    r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(:\d{1,5})?$"
+)
 
 # Limits of the v1.30 schema (bots[].commandLists[].commands, name, description, ...).
 MAX_BOT_COMMANDS = 12
@@ -47,6 +56,7 @@ class PackageOptions:
     developer_name: str = "psabot"
     developer_url: str | None = None  # website, privacy and terms pages; base_url when unset
     version: str = "1.0.0"
+    unfurl_domains: tuple[str, ...] = DEFAULT_UNFURL_DOMAINS  # ticket links Teams unfurls
 
 
 def _clip(text: str, limit: int) -> str:
@@ -66,6 +76,20 @@ def _domain(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{host}:{parts.port}" if parts.port else host
+
+
+def unfurl_domains(domains: Iterable[str]) -> list[str]:
+    """The link domains for `messageHandlers`: host names, `*.` allowed in front."""
+    cleaned = list(dict.fromkeys(d.strip().lower().rstrip(".") for d in domains if d.strip()))
+    if not cleaned or len(cleaned) > MAX_UNFURL_DOMAINS:
+        raise PackageError(f"Give 1 to {MAX_UNFURL_DOMAINS} --unfurl-domain values.")
+    for domain in cleaned:
+        if not _UNFURL_DOMAIN.match(domain):
+            raise PackageError(
+                f"--unfurl-domain {domain} is not a host name such as psa.example.com or "
+                "*.myconnectwise.net."
+            )
+    return cleaned
 
 
 def app_version(raw: str) -> str:
@@ -132,6 +156,7 @@ def build_manifest(options: PackageOptions, commands: Iterable[CommandSpec]) -> 
             "website, privacy and terms address in the app package."
         )
     domains = [_domain(base)] if base else []
+    links = unfurl_domains(options.unfurl_domains)
 
     return {
         "$schema": SCHEMA_URL,
@@ -196,7 +221,17 @@ def build_manifest(options: PackageOptions, commands: Iterable[CommandSpec]) -> 
                         "context": ["message"],
                         "fetchTask": True,
                     },
+                    {
+                        "id": NEW_TICKET_COMMAND_ID,
+                        "type": "action",
+                        "title": "New ticket",
+                        "description": "Create a ConnectWise ticket from this message",
+                        "context": ["message"],
+                        "fetchTask": True,
+                    },
                 ],
+                # a pasted ticket link asks the bot for its card (composeExtension/queryLink)
+                "messageHandlers": [{"type": "link", "value": {"domains": links}}],
             }
         ],
         "validDomains": domains,

@@ -5,15 +5,19 @@ connection. Requests carry Basic auth (`company+public:private`), the `clientId`
 pinned API version in `Accept`. The API base URL comes from `/login/companyinfo/{company}` and
 is re-resolved once when a 404 looks like the codebase moved (ConnectWise upgrades move it).
 
-Idempotent requests (GET, and PATCHes that set a value) are retried with capped exponential
+Idempotent requests (GETs, unless a caller says otherwise) are retried with capped exponential
 backoff and jitter on 429 (honouring Retry-After up to a cap), 5xx, timeouts and dropped
-connections. Non-idempotent requests (POST of a note) are never retried here: whether such a
-write happened is for the post ledger to find out.
+connections. Writes (POST of a note, PATCH of a status) are never retried here: whether such a
+write happened, and whether it should still be made, is for the post ledger to find out.
 
 Reads are bounded: a response body is streamed with a cap (MAX_RESPONSE_BYTES; error bodies,
 which are only classified, MAX_ERROR_BODY_BYTES), and a listing follows at most MAX_PAGES
 `rel="next"` pages and MAX_LISTING_BYTES in all; past a cap the read stops with `TooMuchData`.
 Headers and bodies are never logged; error bodies never reach an error's message.
+
+TLS is verified with the system's trust store. `ca_bundle` names a CA file (PEM) to trust
+instead, for a server whose certificate a private CA signed (the sandbox's `--tls` mode, an
+on-premises server); verification and host name checks stay on either way.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ import base64
 import logging
 import random
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -118,6 +124,7 @@ class ConnectWiseClient:
         max_pages: int = MAX_PAGES,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_listing_bytes: int = MAX_LISTING_BYTES,
+        ca_bundle: str | Path | None = None,
     ) -> None:
         self.settings = settings
         self.site: Site = hosts.check_site(settings.site)
@@ -125,6 +132,10 @@ class ConnectWiseClient:
         self.max_response_bytes = max_response_bytes
         self.max_listing_bytes = max_listing_bytes
         self._hosts = hosts
+        # True: aiohttp's default, verified against the system store; never "no verification"
+        self._ssl: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(ca_bundle)) if ca_bundle is not None else True
+        )
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
         # Requests wait for one of the connections here, outside the request's timeout, so a
         # timeout always means "sent, no answer", never "queued behind other requests".
@@ -163,7 +174,10 @@ class ConnectWiseClient:
     def _session_or_open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                resolver=self._hosts.resolver(), limit_per_host=MAX_CONNECTIONS, ttl_dns_cache=300
+                resolver=self._hosts.resolver(),
+                limit_per_host=MAX_CONNECTIONS,
+                ttl_dns_cache=300,
+                ssl=self._ssl,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, raise_for_status=False
@@ -288,6 +302,12 @@ class ConnectWiseClient:
         except TimeoutError as exc:
             raise PSATimeout(
                 "ConnectWise did not answer in time", operation=operation, ticket_id=ticket_id
+            ) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:  # refused before anything was sent
+            raise NotSent(
+                f"Could not connect to {self.site.host}: its TLS certificate is not trusted",
+                operation=operation,
+                ticket_id=ticket_id,
             ) from exc
         except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
             raise NotSent(

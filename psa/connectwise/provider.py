@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote as urlquote
 
 from psa.cache import TTLCache
 from psa.connectwise import conditions as cw
+from psa.connectwise import work
 from psa.connectwise.client import ConnectWiseClient, RetryPolicy
 from psa.connectwise.hosts import ON_PREM_CODEBASE, HostPolicy
+from psa.connectwise.links import ticket_id_in_url
 from psa.connectwise.parse import (
     note_flags,
     parse_board,
@@ -28,12 +32,16 @@ from psa.types import (
     ConnectionCheck,
     ConnectionSettings,
     Member,
+    NewTicket,
+    NewTimeEntry,
     Note,
     NoteType,
+    Priority,
     SearchQuery,
     Status,
     Ticket,
     TicketState,
+    TimeEntry,
 )
 
 log = logging.getLogger(__name__)
@@ -73,8 +81,11 @@ class ConnectWiseProvider:
         cache: TTLCache | None = None,
         timeout: float = 15.0,
         retry: RetryPolicy | None = None,
+        ca_bundle: str | Path | None = None,
     ) -> None:
-        self.client = ConnectWiseClient(settings, hosts, timeout=timeout, retry=retry)
+        self.client = ConnectWiseClient(
+            settings, hosts, timeout=timeout, retry=retry, ca_bundle=ca_bundle
+        )
         self.cache = cache or TTLCache()
         # Type-ahead keys are as many as users type: their own cache, so a burst of searches
         # cannot push boards, members and statuses out of `cache`.
@@ -145,8 +156,13 @@ class ConnectWiseProvider:
         )
         return [parse_ticket(r) for r in rows if isinstance(r, dict)]
 
-    async def update_ticket_status(self, ticket_id: int, status_id: int) -> Ticket:
-        ticket = await self.get_ticket(ticket_id)
+    async def update_ticket_status(
+        self, ticket_id: int, status_id: int, *, current: Ticket | None = None
+    ) -> Ticket:
+        if current is not None and current.id == ticket_id:
+            ticket = current
+        else:
+            ticket = await self.get_ticket(ticket_id)
         board_id = ticket.board.id if ticket.board else 0
         statuses = await self.get_ticket_statuses(board_id)
         if not any(s.id == status_id for s in statuses):
@@ -162,7 +178,9 @@ class ConnectWiseProvider:
                 "PATCH",
                 f"service/tickets/{int(ticket_id)}",
                 json=[{"op": "replace", "path": "status", "value": {"id": int(status_id)}}],
-                idempotent=True,  # setting the same status twice is harmless
+                # Not repeated here: a repeat sent after someone changed the status meanwhile
+                # would undo their change. The outbox retries, reading the ticket first.
+                idempotent=False,
                 operation="change status",
                 ticket_id=ticket_id,
             )
@@ -240,6 +258,33 @@ class ConnectWiseProvider:
                 return parse_note(row, ticket_id)
         return None
 
+    # -- time entries and new tickets (psa/connectwise/work.py) -------------------------------
+
+    async def post_time_entry(self, entry: NewTimeEntry) -> TimeEntry:
+        try:
+            return await work.post_time_entry(self.client, entry)
+        except ValidationFailed as exc:
+            if any(e.field == "member" for e in exc.field_errors):
+                self.cache.invalidate("members")
+            raise
+
+    async def find_time_entry_containing(self, ticket_id: int, marker: str) -> TimeEntry | None:
+        return await work.find_time_entry_containing(self.client, ticket_id, marker)
+
+    async def create_ticket(self, ticket: NewTicket) -> Ticket:
+        return await work.create_ticket(self.client, ticket)
+
+    async def find_new_ticket(
+        self, company_id: int, summary: str, since: datetime, marker: str
+    ) -> Ticket | None:
+        for ticket in await work.new_ticket_candidates(self.client, company_id, summary, since):
+            if await self.find_note_containing(ticket.id, marker) is not None:
+                return ticket
+        return None
+
+    async def list_priorities(self) -> list[Priority]:
+        return await self.cache.get_or_load("priorities", lambda: work.list_priorities(self.client))
+
     # -- reference data -----------------------------------------------------------------------
 
     async def list_boards(self) -> list[Board]:
@@ -313,3 +358,8 @@ class ConnectWiseProvider:
             f"{site.origin}/{codebase}services/system_io/Service/fv_sr100_request.rails"
             f"?service_recid={int(ticket_id)}&companyName={company}"
         )
+
+    def ticket_id_in_url(self, url: str) -> int | None:
+        """The ticket a pasted web-UI link names, when it is this connection's site and
+        company (psa/connectwise/links.py); None for anything else."""
+        return ticket_id_in_url(url, self.client.site.web_host(), self.client.settings.company_id)

@@ -7,6 +7,7 @@ from storage.repositories.ledger import LedgerRepository, NewPost
 from storage.repositories.links import LinkRepository
 from storage.repositories.mappings import MappingRepository
 from storage.repositories.refs import ConversationRefRepository
+from storage.repositories.unfurls import UnfurlRepository
 
 __all__ = [
     "AccountRepository",
@@ -19,4 +20,5 @@ __all__ = [
     "NewIntake",
     "NewPost",
     "OwnerRepository",
+    "UnfurlRepository",
 ]

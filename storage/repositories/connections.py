@@ -78,6 +78,18 @@ class ConnectionRepository:
         else:
             row.last_validation_error = error[:500]
 
+    async def set_time_defaults(
+        self, account_id: int, work_type_id: int | None, work_role_id: int | None
+    ) -> bool:
+        """The work type and role time entries from chat get; False without a connection."""
+        row = await self.get(account_id)
+        if row is None:
+            return False
+        row.work_type_id = work_type_id
+        row.work_role_id = work_role_id
+        await self.session.flush()
+        return True
+
     async def delete(self, account_id: int) -> bool:
         result = await self.session.execute(
             delete(PsaConnection).where(PsaConnection.account_id == account_id)

@@ -48,6 +48,7 @@ class NewPost:
     status_id: int | None = None
     status_name: str | None = None
     previous_status_id: int | None = None
+    details: dict[str, Any] | None = None
 
 
 class LedgerRepository:
@@ -79,6 +80,7 @@ class LedgerRepository:
             "status_id": post.status_id,
             "status_name": post.status_name,
             "previous_status_id": post.previous_status_id,
+            "details": post.details,
             "state": LedgerState.PENDING.value,
             "attempts": 1 if claim_for else 0,
             "lease_owner": claim_for[0] if claim_for else None,
@@ -291,13 +293,22 @@ class LedgerRepository:
         return bool(getattr(result, "rowcount", 0))
 
     async def mark_posted(
-        self, ledger_id: int, owner: str, psa_object_id: str, now: datetime
+        self,
+        ledger_id: int,
+        owner: str,
+        psa_object_id: str,
+        now: datetime,
+        *,
+        ticket_id: int | None = None,
     ) -> PostLedger | None:
-        """Settle as posted: the row as settled, or None if `owner` no longer holds it."""
+        """Settle as posted (`ticket_id` for a new ticket, whose id is known only now): the row
+        as settled, or None if `owner` no longer holds it."""
+        extra: dict[str, Any] = {} if ticket_id is None else {"ticket_id": ticket_id}
         return await self._settled(
             ledger_id,
             owner,
             now,
+            **extra,
             state=LedgerState.POSTED.value,
             psa_object_id=psa_object_id,
             last_error=None,

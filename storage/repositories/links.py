@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +33,7 @@ class LinkRepository:
         ticket_id: int,
         ticket_summary: str,
         linked_by: str,
+        board_id: int | None = None,
     ) -> TicketLink:
         """Link the conversation to a ticket, replacing any earlier link."""
         for _ in range(2):
@@ -46,12 +47,29 @@ class LinkRepository:
                     link.thread_id = thread_id
                     link.ticket_id = ticket_id
                     link.ticket_summary = ticket_summary[:200]
+                    link.board_id = board_id
                     link.linked_by = linked_by
                     link.created_at = utcnow()
                 return link
             except IntegrityError:
                 continue  # someone linked the same conversation at the same moment; update it
         raise RuntimeError("could not save the ticket link")
+
+    async def remember_board(
+        self, account_id: int, link_id: int, ticket_id: int, board_id: int | None
+    ) -> None:
+        """Keep the board the linked ticket was last seen on (tickets move between boards).
+
+        Only while the link still points at that ticket: a relink meanwhile keeps its own."""
+        await self.session.execute(
+            update(TicketLink)
+            .where(
+                TicketLink.account_id == account_id,
+                TicketLink.id == link_id,
+                TicketLink.ticket_id == ticket_id,
+            )
+            .values(board_id=board_id)
+        )
 
     async def delete(self, account_id: int, conversation_key: str) -> bool:
         result = await self.session.execute(

@@ -94,6 +94,41 @@ async def test_reset_with_another_seed(cw: CWClient) -> None:
     assert after[OPEN_TICKET_ID] == before[OPEN_TICKET_ID]
 
 
+async def test_reset_with_more_tickets(cw: CWClient) -> None:
+    answer = await cw.admin("POST", "/reset", {"tickets": 2000})
+
+    state = cw.server.state
+    assert answer["tickets"] == 2000 == state.ticket_count == len(state.tickets)
+    assert sorted(state.tickets) == list(range(FIRST_TICKET_ID, FIRST_TICKET_ID + 2000))
+    assert state.ticket(OPEN_TICKET_ID)["summary"] == "Front desk printer jams on every print job"
+    count = await cw.get("/service/tickets/count")
+    assert count.body == {"count": 2000}
+    await cw.admin("POST", "/reset")  # the count stays until changed again
+    assert len(state.tickets) == 2000
+
+
+async def test_reset_refuses_an_unusable_ticket_count(cw: CWClient) -> None:
+    for bad in (10, 20_001, "many", True):
+        async with cw.session.post(
+            f"{cw.server.url}/_sandbox/reset", json={"tickets": bad}
+        ) as response:
+            assert response.status == 400
+            assert "ticket" in (await response.json())["error"]
+    assert len(cw.server.state.tickets) == TICKET_COUNT
+
+
+def test_more_tickets_keep_the_well_known_ones_and_the_mix() -> None:
+    state = SandboxState(ticket_count=2000)
+    default = SandboxState()
+
+    for well_known in (OPEN_TICKET_ID, CLOSED_TICKET_ID, NEW_TICKET_ID, ESCALATION_TICKET_ID):
+        for field in ("summary", "status", "company", "owner", "board", "closedFlag"):
+            assert state.ticket(well_known).get(field) == default.ticket(well_known).get(field)
+    closed = [t for t in state.tickets.values() if t["closedFlag"]]
+    assert 0.3 < len(closed) / len(state.tickets) < 0.7
+    assert len(set(state.notes)) == len(state.notes) > 1000
+
+
 async def test_overview(cw: CWClient) -> None:
     overview = await cw.admin("GET", "")
 

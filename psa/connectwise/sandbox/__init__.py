@@ -11,6 +11,9 @@ codebase; the API lives under `{url}/v2025_1/apis/3.0/` (`server.api_url`). Basi
 `psabot+restricted-public:restricted-private` gets 403 on everything but `GET /system/info`;
 any non-empty `clientId` header is accepted (see `auth` for the error bodies).
 
+`SandboxServer(tls=True)` serves https instead, with a CA and certificate generated at start
+(`server.ca_bundle` is the CA file to trust; see `tls`); `ticket_count=2000` seeds more tickets.
+
 Where things are: demo data and well-known ticket ids in `data`; what `conditions`,
 `orderBy` and `fields` accept in `query` and `resources`; fault kinds and rates in `faults`;
 the `/_sandbox/*` control endpoints in `admin`; `server.state` (records and accessors),

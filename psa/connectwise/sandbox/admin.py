@@ -8,7 +8,8 @@ These are never faulted, never logged and need no auth (the sandbox is a local t
   `{"write_apply_delay": 30, "script": {"method": "POST", "faults": ["late_commit"]}}`,
   `{"endless_next": true, "listing_path_contains": "/service/tickets"}`,
   `{"retry_after": "soon", "script": {"faults": ["429"]}}`; kinds are listed in `faults`.
-* `POST /_sandbox/reset`: reseed (`{"seed": n}` optional), clear faults and the request log.
+* `POST /_sandbox/reset`: reseed (`{"seed": n}` optional; `{"tickets": 2000}` changes how many
+  tickets the data has, 200 to 20,000), clear faults and the request log.
 * `GET|DELETE /_sandbox/requests`: the request log (method, path, query, client id, status,
   fault), or clear it.
 * `GET|POST /_sandbox/codebase`: read, or move (`{"codebase": "v2025_2/"}`) as a ConnectWise
@@ -91,14 +92,28 @@ async def clear_faults(request: web.Request) -> web.Response:
     return json_response(faults.snapshot())
 
 
+def _optional_int(body: dict[str, Any], name: str) -> tuple[bool, int | None]:
+    value = body.get(name)
+    ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+    return ok, value
+
+
 async def reset(request: web.Request) -> web.Response:
     body = await _body(request)
-    seed = None if body is None else body.get("seed")
-    if body is None or (seed is not None and (not isinstance(seed, int) or isinstance(seed, bool))):
-        return _problem('the body must be empty or {"seed": <int>}')
+    if body is None:
+        return _problem('the body must be empty or {"seed": <int>, "tickets": <int>}')
+    seed_ok, seed = _optional_int(body, "seed")
+    count_ok, tickets = _optional_int(body, "tickets")
+    if not (seed_ok and count_ok):
+        return _problem('the body must be empty or {"seed": <int>, "tickets": <int>}')
     ctx = context_of(request)
-    ctx.reset(seed)
-    return json_response({"seed": ctx.state.seed, "codebase": ctx.codebase})
+    try:
+        ctx.reset(seed, tickets)
+    except ValueError as exc:
+        return _problem(str(exc))
+    return json_response(
+        {"seed": ctx.state.seed, "tickets": ctx.state.ticket_count, "codebase": ctx.codebase}
+    )
 
 
 async def get_requests(request: web.Request) -> web.Response:

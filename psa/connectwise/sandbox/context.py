@@ -46,9 +46,9 @@ class SandboxContext:
         match = _RELEASE_RE.match(self.codebase)
         return f"v{match.group(1)}.{match.group(2)}" if match else "v2025.1"
 
-    def reset(self, seed: int | None = None) -> None:
+    def reset(self, seed: int | None = None, ticket_count: int | None = None) -> None:
         """Reseed the data, clear faults and the request log (the codebase stays)."""
-        self.state.reset(seed)
+        self.state.reset(seed, ticket_count)
         self.faults.reseed(self.state.seed)
         self.log.clear()
 

@@ -1,8 +1,9 @@
 """Seeded, deterministic demo data: the records the sandbox starts with.
 
 The same seed (default 7) always gives the same records. Ticket ids run from 48200 to 48399
-(200 tickets over two active boards, about a third closed). A few tickets are the same for
-every seed so tests anywhere can rely on them:
+(200 tickets over two active boards, about a third closed); a larger `ticket_count` (up to
+MAX_TICKET_COUNT, for load benches) continues the ids from 48400 with the same mix. A few
+tickets are the same for every seed so tests anywhere can rely on them:
 
 * 48213 `OPEN_TICKET_ID`: Service Desk, "In Progress", Contoso Dental Group
   (`ContosoDental`), owner `jdoe`, priority 3, two notes, two configurations,
@@ -36,6 +37,7 @@ from psa.connectwise.sandbox.records import DEFAULT_ANCHOR, iso
 
 FIRST_TICKET_ID = 48200
 TICKET_COUNT = 200
+MAX_TICKET_COUNT = 20_000  # a bench's dataset; more would only slow the sandbox's start
 FIRST_NOTE_ID = 301000
 FIRST_CONFIGURATION_ID = 7001
 OPEN_TICKET_ID = 48213
@@ -112,10 +114,10 @@ def _device(template: str, slots: dict[str, str], company: CompanySeed) -> str:
     return name if name.startswith(prefix + "-") else f"{prefix}-{name}"
 
 
-def _random_plan(index: int, rng: random.Random, anchor: datetime) -> TicketPlan:
+def _random_plan(index: int, count: int, rng: random.Random, anchor: datetime) -> TicketPlan:
     ticket_id = FIRST_TICKET_ID + index
     span = timedelta(days=120)
-    entered = anchor - span + span * index / TICKET_COUNT + timedelta(minutes=rng.randint(0, 180))
+    entered = anchor - span + span * index / count + timedelta(minutes=rng.randint(0, 180))
     entered = min(entered, anchor - timedelta(minutes=30))
     clients = [c for c in catalog.COMPANIES if c.weight > 0]
     company = rng.choices(clients, weights=[c.weight for c in clients])[0]
@@ -276,7 +278,8 @@ def _well_known(anchor: datetime) -> dict[int, TicketPlan]:
     return {p.id: p for p in (printer, onboarding, vpn, backup)}
 
 
-def _ticket(plan: TicketPlan, data: Dataset, rng: random.Random) -> JsonObject:
+def ticket_record(plan: TicketPlan, data: Dataset, rng: random.Random) -> JsonObject:
+    """One ticket record as ConnectWise returns it (seeded tickets, and tickets POSTed)."""
     status = data.statuses[plan.status_id]
     priority_seed = next(p for p in catalog.PRIORITIES if p.id == plan.priority_id)
     closed = bool(status["closedStatus"])
@@ -392,8 +395,26 @@ def note_record(
     }
 
 
-def build_dataset(seed: int = DEFAULT_SEED, anchor: datetime = DEFAULT_ANCHOR) -> Dataset:
-    """All demo records for `seed`; `anchor` is the "now" the data was generated at."""
+def check_ticket_count(ticket_count: int) -> int:
+    """`ticket_count` if the dataset can have that many tickets (the well-known ones included)."""
+    if isinstance(ticket_count, bool) or not isinstance(ticket_count, int):
+        raise ValueError("the ticket count must be a whole number")
+    if not TICKET_COUNT <= ticket_count <= MAX_TICKET_COUNT:
+        raise ValueError(f"the ticket count must be from {TICKET_COUNT} to {MAX_TICKET_COUNT}")
+    return ticket_count
+
+
+def build_dataset(
+    seed: int = DEFAULT_SEED,
+    anchor: datetime = DEFAULT_ANCHOR,
+    ticket_count: int = TICKET_COUNT,
+) -> Dataset:
+    """All demo records for `seed`; `anchor` is the "now" the data was generated at.
+
+    The first 200 tickets of a larger `ticket_count` are not the 200 of the default dataset
+    (entry dates spread over the same 120 days), but the well-known ones are the same.
+    """
+    check_ticket_count(ticket_count)
     rng = random.Random(seed)
     data = Dataset()
     for b in catalog.BOARDS:
@@ -408,13 +429,13 @@ def build_dataset(seed: int = DEFAULT_SEED, anchor: datetime = DEFAULT_ANCHOR) -
         data.companies[c.id] = records.company_record(c, anchor, _guid(rng))
 
     fixed = _well_known(anchor)
-    plans = [_random_plan(i, rng, anchor) for i in range(TICKET_COUNT)]
+    plans = [_random_plan(i, ticket_count, rng, anchor) for i in range(ticket_count)]
     plans = [fixed.get(p.id, p) for p in plans]
     by_identifier = {m["identifier"]: m for m in data.members.values()}
     pending_notes: list[tuple[datetime, int, NotePlan]] = []
     device_ids: dict[str, int] = {}
     for plan in plans:
-        data.tickets[plan.id] = _ticket(plan, data, rng)
+        data.tickets[plan.id] = ticket_record(plan, data, rng)
         pending_notes.extend((n.created, plan.id, n) for n in plan.notes)
         for device in plan.devices:
             config_id = device_ids.setdefault(device, FIRST_CONFIGURATION_ID + len(device_ids))

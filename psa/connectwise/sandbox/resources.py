@@ -185,3 +185,24 @@ MEMBERS = _resource(
         **_INFO_DATES,
     },
 )
+
+TIME_ENTRIES = _resource(
+    "timeEntry",
+    {
+        "id": "int",
+        "chargeToId": "int",
+        "chargeToType": "str",
+        "member/id": "int",
+        "member/identifier": "str",
+        "company/id": "int",
+        "notes": "str",
+        "billableOption": "str",
+        "status": "str",
+        "timeStart": "datetime",
+        "timeEnd": "datetime",
+        "ticket/id": "int",
+        "dateEntered": "datetime",
+        "enteredBy": "str",
+        **_INFO_DATES,
+    },
+)

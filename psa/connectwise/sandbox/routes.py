@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from psa.connectwise.sandbox import resources
+from psa.connectwise.sandbox import resources, work
 from psa.connectwise.sandbox.context import VERSION_NUMBER, api_key_of, context_of
 from psa.connectwise.sandbox.errors import (
     ApiError,
@@ -40,7 +40,10 @@ def _params(request: web.Request) -> dict[str, str]:
 
 
 def _render(request: web.Request, record: JsonObject, fields: str | None) -> JsonObject:
-    return project(absolutize(record, api_root(request, context_of(request).codebase)), fields)
+    # fields first: only what is sent is copied with its links made absolute
+    root = api_root(request, context_of(request).codebase)
+    rendered: JsonObject = absolutize(project(record, fields), root)
+    return rendered
 
 
 def _selected(
@@ -175,6 +178,34 @@ async def ticket_patch(request: web.Request) -> web.Response:
     return one_response(request, ticket)
 
 
+async def ticket_post(request: web.Request) -> web.Response:
+    body = await _json_body(request, "ticket")
+    state = context_of(request).state
+    return one_response(
+        request, work.add_ticket(state, body, api_key_of(request).member_identifier), status=201
+    )
+
+
+async def time_entries_list(request: web.Request) -> web.Response:
+    entries = context_of(request).state.time_entries.values()
+    return list_response(request, entries, resources.TIME_ENTRIES)
+
+
+async def time_entry_get(request: web.Request) -> web.Response:
+    entry_id = _int_param(request)
+    entry = context_of(request).state.time_entries.get(entry_id)
+    if entry is None:
+        raise not_found("TimeEntry", entry_id)
+    return one_response(request, entry)
+
+
+async def time_entry_post(request: web.Request) -> web.Response:
+    body = await _json_body(request, "timeEntry")
+    state = context_of(request).state
+    entry = work.add_time_entry(state, body, api_key_of(request).member_identifier)
+    return one_response(request, entry, status=201)
+
+
 async def notes_list(request: web.Request) -> web.Response:
     ticket = _ticket(request)
     notes = context_of(request).state.notes_for(ticket["id"])
@@ -289,6 +320,7 @@ def add_api_routes(app: web.Application) -> None:
     ticket = api + r"/service/tickets/{id:\d+}"
     r.add_get(api + "/system/info", system_info)
     r.add_get(api + "/service/tickets", tickets_list)
+    r.add_post(api + "/service/tickets", ticket_post)
     r.add_get(api + "/service/tickets/count", tickets_count)
     r.add_get(ticket, ticket_get)
     r.add_patch(ticket, ticket_patch)
@@ -307,3 +339,6 @@ def add_api_routes(app: web.Application) -> None:
     r.add_get(api + r"/company/companies/{id:\d+}", company_get)
     r.add_get(api + "/system/members", members_list)
     r.add_get(api + "/system/members/{id}", member_get)
+    r.add_get(api + "/time/entries", time_entries_list)
+    r.add_post(api + "/time/entries", time_entry_post)
+    r.add_get(api + r"/time/entries/{id:\d+}", time_entry_get)

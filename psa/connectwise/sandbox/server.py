@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import signal
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from psa.connectwise.sandbox import data
+from psa.connectwise.sandbox import tls as sandbox_tls
 from psa.connectwise.sandbox.admin import ADMIN_PREFIX, add_admin_routes
 from psa.connectwise.sandbox.auth import DEFAULT_API_KEYS, DEFAULT_COMPANY_ID, ApiKey, Authenticator
 from psa.connectwise.sandbox.context import (
@@ -186,6 +188,7 @@ def build_app(
     codebase: str = DEFAULT_CODEBASE,
     anchor: datetime = data.DEFAULT_ANCHOR,
     clock: Callable[[], datetime] | None = None,
+    ticket_count: int = data.TICKET_COUNT,
     **fault_options: Any,
 ) -> web.Application:
     """The sandbox as an aiohttp application (its context is `app[CONTEXT]`).
@@ -194,7 +197,7 @@ def build_app(
     rate_drop_after_write, rate_late_commit, retry_after, hang_seconds, faults_on_companyinfo,
     write_apply_delay, oversized_mb, endless_next, listing_path_contains); see `faults`.
     """
-    state = SandboxState(seed, anchor=anchor, clock=clock)
+    state = SandboxState(seed, anchor=anchor, clock=clock, ticket_count=ticket_count)
     for key in api_keys:
         if state.member(key.member_identifier) is None:
             raise ValueError(
@@ -225,7 +228,11 @@ class DemoCredentials:
 
 
 class SandboxServer:
-    """A real HTTP server emulating ConnectWise PSA; see the package docstring for the API."""
+    """A real HTTP server emulating ConnectWise PSA; see the package docstring for the API.
+
+    With `tls=True` it serves https instead, with a certificate generated at each start
+    (`tls` module); `ca_bundle` is then the CA file a client must trust.
+    """
 
     def __init__(
         self,
@@ -239,6 +246,8 @@ class SandboxServer:
         codebase: str = DEFAULT_CODEBASE,
         anchor: datetime = data.DEFAULT_ANCHOR,
         clock: Callable[[], datetime] | None = None,
+        ticket_count: int = data.TICKET_COUNT,
+        tls: bool = False,
         **fault_options: Any,
     ) -> None:
         self.app = build_app(
@@ -251,9 +260,12 @@ class SandboxServer:
             codebase=codebase,
             anchor=anchor,
             clock=clock,
+            ticket_count=ticket_count,
             **fault_options,
         )
         self.context = self.app[CONTEXT]
+        self.tls = tls
+        self._tls_files: sandbox_tls.SandboxTLS | None = None
         self._runner: web.AppRunner | None = None
         self._host = ""
         self._port = 0
@@ -265,11 +277,15 @@ class SandboxServer:
         self.context.stopping = asyncio.Event()
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        if self.tls:
+            self._tls_files = sandbox_tls.generate()
+        ssl_context = self._tls_files.server_context() if self._tls_files else None
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         try:
             await site.start()
         except BaseException:
             await runner.cleanup()
+            self._remove_tls_files()
             raise
         self._runner = runner
         address = runner.addresses[0]
@@ -286,6 +302,12 @@ class SandboxServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        self._remove_tls_files()
+
+    def _remove_tls_files(self) -> None:
+        files, self._tls_files = self._tls_files, None
+        if files is not None:
+            files.remove()
 
     async def __aenter__(self) -> Self:
         if self._runner is None:
@@ -310,7 +332,12 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host_port}"
+        return f"{'https' if self.tls else 'http'}://{self.host_port}"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The CA file (PEM) to trust while a `tls` sandbox runs; None without TLS."""
+        return str(self._tls_files.ca_file) if self._tls_files is not None else None
 
     @property
     def codebase(self) -> str:
@@ -343,9 +370,9 @@ class SandboxServer:
         self.context.codebase = normalize_codebase(codebase)
         return self.context.codebase
 
-    def reset(self, seed: int | None = None) -> None:
-        """Reseed the data, clear faults and the request log."""
-        self.context.reset(seed)
+    def reset(self, seed: int | None = None, ticket_count: int | None = None) -> None:
+        """Reseed the data (with `ticket_count` tickets from now on), clear faults and the log."""
+        self.context.reset(seed, ticket_count)
 
     def banner(self) -> str:
         creds = self.credentials
@@ -365,6 +392,9 @@ class SandboxServer:
             f"  no-rights keys:    {k.public_key} / {k.private_key} (403 except /system/info)"
             for k in restricted
         ]
+        if self.ca_bundle is not None:
+            lines[1] += f"  (enter the site as {self.url})"
+            lines.append(f"  CA bundle (TLS):   {self.ca_bundle}  (removed when the sandbox stops)")
         return "\n".join(lines)
 
 
@@ -379,8 +409,12 @@ async def run_sandbox(
     """Serve until cancelled, printing the URL and the demo credentials (`psabot sandbox`)."""
     server = SandboxServer(seed, latency_ms, **options)
     await server.start(host, port)
+    stop = asyncio.Event()
+    # SIGTERM stops it like Ctrl-C does, so a `--tls` sandbox removes its certificate files
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
         print(server.banner(), flush=True)
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await server.stop()

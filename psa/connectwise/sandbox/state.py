@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from psa.connectwise.sandbox import records
-from psa.connectwise.sandbox.data import DEFAULT_ANCHOR, DEFAULT_SEED, build_dataset, note_record
+from psa.connectwise.sandbox.data import (
+    DEFAULT_ANCHOR,
+    DEFAULT_SEED,
+    TICKET_COUNT,
+    build_dataset,
+    check_ticket_count,
+    note_record,
+)
 from psa.connectwise.sandbox.errors import FieldProblem, JsonObject, invalid_object, not_found
 from psa.connectwise.sandbox.records import iso
 
@@ -42,9 +49,11 @@ class SandboxState:
         *,
         anchor: datetime = DEFAULT_ANCHOR,
         clock: Callable[[], datetime] | None = None,
+        ticket_count: int = TICKET_COUNT,
     ) -> None:
         self.clock = clock or _utcnow
         self.seed = seed
+        self.ticket_count = check_ticket_count(ticket_count)
         self.anchor = anchor
         self.companies: dict[int, JsonObject] = {}
         self.boards: dict[int, JsonObject] = {}
@@ -54,13 +63,18 @@ class SandboxState:
         self.tickets: dict[int, JsonObject] = {}
         self.notes: dict[int, JsonObject] = {}
         self.configurations: dict[int, list[JsonObject]] = {}
+        self.time_entries: dict[int, JsonObject] = {}  # none seeded; see sandbox/work.py
         self.reset(seed)
 
-    def reset(self, seed: int | None = None) -> None:
-        """Throw away every change and reseed, in place (references to this object stay valid)."""
+    def reset(self, seed: int | None = None, ticket_count: int | None = None) -> None:
+        """Throw away every change and reseed, in place (references to this object stay valid).
+
+        `ticket_count` changes how many tickets the data has from now on (200 by default)."""
+        if ticket_count is not None:
+            self.ticket_count = check_ticket_count(ticket_count)
         if seed is not None:
             self.seed = seed
-        data = build_dataset(self.seed, self.anchor)
+        data = build_dataset(self.seed, self.anchor, self.ticket_count)
         self.companies = data.companies
         self.boards = data.boards
         self.statuses = data.statuses
@@ -69,6 +83,7 @@ class SandboxState:
         self.tickets = data.tickets
         self.notes = data.notes
         self.configurations = data.configurations
+        self.time_entries = {}
 
     # --- accessors -----------------------------------------------------------------------
 
@@ -78,6 +93,12 @@ class SandboxState:
     def notes_for(self, ticket_id: int) -> list[JsonObject]:
         return sorted(
             (n for n in self.notes.values() if n["ticketId"] == ticket_id), key=lambda n: n["id"]
+        )
+
+    def time_entries_for(self, ticket_id: int) -> list[JsonObject]:
+        return sorted(
+            (e for e in self.time_entries.values() if e["chargeToId"] == ticket_id),
+            key=lambda e: e["id"],
         )
 
     def configurations_for(self, ticket_id: int) -> list[JsonObject]:
@@ -295,7 +316,7 @@ class SandboxState:
                     "internalAnalysisFlag or resolutionFlag must be true.",
                 )
             )
-        member = self._note_member(body.get("member"), problems)
+        member = self.note_member(body.get("member"), problems)
         if problems:
             raise invalid_object("serviceNote", problems)
         assert isinstance(text, str)  # checked above; narrows for mypy
@@ -320,7 +341,8 @@ class SandboxState:
         ticket["_info"]["updatedBy"] = actor
         return note
 
-    def _note_member(self, value: object, problems: list[FieldProblem]) -> JsonObject | None:
+    def note_member(self, value: object, problems: list[FieldProblem]) -> JsonObject | None:
+        """The active member a note or time entry names, or None (and a problem) if none."""
         if value is None:
             return None
         key: int | str | None = None
