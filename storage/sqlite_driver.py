@@ -27,12 +27,15 @@ Only for file databases, which SQLAlchemy opens with `check_same_thread=False`.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiosqlite
+
+log = logging.getLogger(__name__)
 
 BUSY_PATIENCE = 5.0  # seconds a statement waits for another process's write lock
 BUSY_SLEEP = (0.001, 0.05)  # first and longest pause between tries on the thread
@@ -64,6 +67,9 @@ class InlineConnection(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
+        if log.isEnabledFor(logging.DEBUG):  # as aiosqlite logs each call: never parameters
+            sql = args[0] if args and isinstance(args[0], str) else ""
+            log.debug("sqlite %s %s", getattr(fn, "__name__", "call"), sql[:200])
         try:
             return fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
