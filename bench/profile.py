@@ -117,6 +117,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         acks.append(elapsed * 1000)
         if args.idle:  # the next note only once this one is answered: acks of an idle bot
             await fake.wait_hook(lambda h: h.path == "/" + hook and "Note added" in str(h.body))
+        if args.gap:  # and a pause, so nothing of the last note is still running
+            await asyncio.sleep(args.gap)
 
     async def closed_loop(label: str, count: int) -> None:
         queue = iter(range(count))
@@ -199,6 +201,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--idle", action="store_true", help="send each note once the last is done")
+    parser.add_argument("--gap", type=float, default=0.0, help="seconds between a sender's notes")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to settle")
     parser.add_argument("--keep-log", type=Path, help="write the bot's log (its tail) here")
