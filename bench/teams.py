@@ -1,147 +1,149 @@
-"""Teams in the benchmark: message-extension query and note turn answer times, and RSS.
+"""The Teams measurements: note turns, message-extension queries, and opening a form (task/fetch).
 
-`psabot serve` runs as its own process with Slack and Teams both on (Teams without an app id,
-which it allows on loopback), a fake Bot Framework connector and the ConnectWise sandbox in the
-harness process. Activities are posted to `/api/messages` as Teams posts them; the time is the
-HTTP answer (what Teams waits for: 5 s for an invoke).
+`psabot serve` answers `/api/messages` for a fake Bot Framework connector (Teams without an app
+id, which it allows on loopback). Activities are sent by the load generator process; the time
+is the HTTP answer, what Teams waits for (5 s for an invoke). The notes are tagged like the
+Slack ones, so the sandbox says when each landed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import tempfile
-import time
-from pathlib import Path
+import json
 from typing import Any
 
-from bot_process import seed_workspace  # tests/ is on sys.path (bench/run.py puts it there)
-from fake_connector import TENANT, FakeConnector, Person, TeamsSender
+from fake_connector import Call
 
-from psa.connectwise.sandbox import OPEN_TICKET_ID, SandboxServer
-from storage.crypto import generate_key
+from bench.stack import TEAMS_CHAT, TECH, Stack, log
+from bench.stats import summary
 
-PERSONAL = "a:1XJKJMvc5GBtc2JwZq0oj8tHZmzrQgFmB39ATiQWA85gQtHieVkKilBZ9XHo"
-TECH = Person(
-    teams_id="29:1bench-tech",
-    aad_id="6f2a8a8e-0000-4000-8000-00000000b001",
-    name="Jane Doe",
-    email="jane.doe@example.com",
-)
+JSON = "application/json"
 
 
-def rss_kib(pid: int, field: str = "VmRSS") -> int:
-    """Resident (VmRSS) or peak resident (VmHWM) memory of a process, in KiB (Linux)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return -1
-
-
-def _stats(name: str, values: list[float], pct: Any) -> dict[str, Any]:
+def _request(stack: Stack, activity: dict[str, Any], tag: dict[str, Any]) -> dict[str, Any]:
     return {
-        f"{name} p50 / p99 / max (ms)": (
-            f"{pct(values, 50):.1f} / {pct(values, 99):.1f} / {max(values):.1f}"
-        )
+        "url": stack.teams().bot_url,
+        "body": json.dumps(activity),
+        "content_type": JSON,
+        "tag": tag,
     }
 
 
-async def bench_teams(
-    quick: bool, spawn: Any, wait_http: Any, free_port: Any, pct: Any, slack_env: dict[str, str]
+def message(stack: Stack, text: str) -> dict[str, Any]:
+    return stack.teams().message(
+        TECH, TEAMS_CHAT, text, mention_bot=False, conversation_type="personal"
+    )
+
+
+def invoke(stack: Stack, name: str, value: dict[str, Any]) -> dict[str, Any]:
+    return stack.teams().invoke(TECH, TEAMS_CHAT, name, value, conversation_type="personal")
+
+
+def _ok(results: list[dict[str, Any]]) -> int:
+    return sum(1 for r in results if 200 <= r["status"] < 300)
+
+
+async def level(
+    stack: Stack, concurrency: int, per_sender: int, *, quiet: bool = False
+) -> list[dict[str, Any]]:
+    """Message-extension queries, then note turns, `concurrency` at a time."""
+    n = concurrency * per_sender
+    queries = [
+        _request(
+            stack,
+            invoke(
+                stack,
+                "composeExtension/query",
+                {
+                    "commandId": "searchTickets",
+                    "parameters": [{"name": "query", "value": f"printer {i}"}],
+                },
+            ),
+            {},
+        )
+        for i in range(n)
+    ]
+    answered = await stack.send(queries, concurrency=concurrency)
+    tags = [stack.tag() for _ in range(n)]
+    turns = [_request(stack, message(stack, f"note Teams bench bq{t}"), {"note": t}) for t in tags]
+    turned = await stack.send(turns, concurrency=concurrency)
+
+    def left() -> int:
+        return sum(1 for t in tags if t not in stack.landed)
+
+    await stack.wait_until(lambda: left() == 0, left, stall=30)
+    if not quiet:
+        log(f"{stack.database}: Teams at {concurrency} concurrent done")
+    return [
+        {
+            "kind": "extension query",
+            "concurrency": concurrency,
+            "requests": n,
+            "answered_2xx": _ok(answered),
+            "answer_ms": summary(r["ms"] for r in answered),
+        },
+        {
+            "kind": "message turn (note)",
+            "concurrency": concurrency,
+            "requests": n,
+            "answered_2xx": _ok(turned),
+            "answer_ms": summary(r["ms"] for r in turned),
+            "notes_landed": sum(1 for t in tags if t in stack.landed),
+        },
+    ]
+
+
+async def warm_up(stack: Stack) -> None:
+    """One message-extension query and one note turn before the levels."""
+    await level(stack, 1, 1, quiet=True)
+
+
+def _opener(call: Call) -> dict[str, Any] | None:
+    """The data of the button that opens the form (a task/fetch) on a posted card."""
+    for attachment in call.body.get("attachments", []):
+        for block in attachment.get("content", {}).get("body", []):
+            for item in block.get("items", []):
+                for action in item.get("actions", []):
+                    if action.get("data", {}).get("psabot") == "open":
+                        return dict(action["data"])
+    return None
+
+
+async def openers(stack: Stack, forms: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """`note` / `status` without words posts a card with a button that opens the form."""
+    sender = stack.teams()
+    found: dict[str, dict[str, Any]] = {}
+    for form in forms:
+        activity = message(stack, form)
+        status, _ = await sender.send(activity)
+        assert status < 300, status
+        answer_to: str = activity["id"]
+
+        def card_with_opener(call: Call, answer_to: str = answer_to) -> bool:
+            return call.activity_id == answer_to and _opener(call) is not None
+
+        call = await stack.connector.wait_post(card_with_opener, timeout=30)
+        data = _opener(call)
+        assert data is not None
+        found[form] = data
+    return found
+
+
+async def task_fetch(
+    stack: Stack, opener: dict[str, dict[str, Any]], per_form: int
 ) -> dict[str, Any]:
-    sandbox = SandboxServer()
-    await sandbox.start()
-    connector = FakeConnector()
-    connector.add_person(TECH)
-    await connector.start()
-    work = Path(tempfile.mkdtemp(prefix="psabot-bench-teams-"))
-    key = generate_key()
-    url = f"sqlite+aiosqlite:///{work / 'bench.sqlite3'}"
-    await seed_workspace(
-        url,
-        key,
-        sandbox,
-        {TECH.aad_id: TECH.name},
-        platform="teams",
-        account=TENANT,
-        conversation=PERSONAL,
-    )
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PSABOT_", "MICROSOFT_"))}
-    env.update(slack_env)  # Slack on too: RSS with both transports
-    env.update(
-        PSABOT_DATABASE_URL=url,
-        PSABOT_DATA_DIR=str(work / "data"),
-        PSABOT_ENCRYPTION_KEYS=key,
-        PSABOT_CW_ALLOWED_HOSTS=sandbox.host_port,
-        PSABOT_LOG_LEVEL="WARNING",
-    )
-    bot = await spawn(["-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)], env, work)
-    result: dict[str, Any] = {}
-    try:
-        await wait_http(f"http://127.0.0.1:{port}/healthz")
-        sender = TeamsSender(f"http://127.0.0.1:{port}", connector)
-        result["RSS idle, Slack and Teams on (MiB)"] = round(rss_kib(bot.pid) / 1024, 1)
-        levels = (1, 10) if quick else (1, 10, 50)
-        counter = 0
-        for concurrency in levels:
-
-            async def query(n: int) -> float:
-                activity = sender.invoke(
-                    TECH,
-                    PERSONAL,
-                    "composeExtension/query",
-                    {
-                        "commandId": "searchTickets",
-                        "parameters": [{"name": "query", "value": f"printer {n}"}],
-                    },
-                    conversation_type="personal",
-                )
-                started = time.perf_counter()
-                status, _ = await sender.send(activity)
-                assert status == 200, status
-                return (time.perf_counter() - started) * 1000
-
-            times: list[float] = []
-            for _ in range(2 if quick else 5):
-                counter += concurrency
-                times += await asyncio.gather(*(query(counter + i) for i in range(concurrency)))
-            result.update(_stats(f"extension query at {concurrency} concurrent", times, pct))
-
-            async def note(n: int, level: int = concurrency) -> float:
-                activity = sender.message(
-                    TECH,
-                    PERSONAL,
-                    f"note Teams bench {level}/{n}",
-                    mention_bot=False,
-                    conversation_type="personal",
-                )
-                started = time.perf_counter()
-                status, _ = await sender.send(activity)
-                assert status < 300, status
-                return (time.perf_counter() - started) * 1000
-
-            turns = await asyncio.gather(*(note(i) for i in range(concurrency)))
-            result.update(_stats(f"note turn answer at {concurrency} concurrent", turns, pct))
-        expected = sum(levels)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            landed = [
-                n
-                for n in sandbox.state.notes_for(OPEN_TICKET_ID)
-                if n["text"].startswith("Teams bench")
-            ]
-            if len(landed) >= expected:
-                break
-            await asyncio.sleep(0.2)
-        result["Teams notes that reached the ticket"] = f"{len(landed)} of {expected}"
-        result["RSS peak, Slack and Teams on (MiB)"] = round(rss_kib(bot.pid, "VmHWM") / 1024, 1)
-    finally:
-        bot.terminate()
-        await bot.wait()
-        await connector.stop()
-        await sandbox.stop()
-    return result
+    """task/fetch answer time per form (the form comes back in the answer), one at a time (as
+    one person opens forms; two at once from one person are not what this measures)."""
+    requests = [
+        _request(stack, invoke(stack, "task/fetch", {"data": data}), {"form": form})
+        for _ in range(per_form)
+        for form, data in opener.items()
+    ]
+    results = await stack.send(requests, concurrency=1)
+    return {
+        "forms": len(results),
+        "answered_2xx": _ok(results),
+        "task_fetch_ms": summary(r["ms"] for r in results),
+        "by_form_ms": {
+            form: summary(r["ms"] for r in results if r["tag"]["form"] == form) for form in opener
+        },
+    }

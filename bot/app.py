@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from bot import __version__, teams
+from bot import __version__, callbacks_route, teams
 from bot.core.intake import IntakeTuning
 from bot.runtime import OutboxTuning, Runtime
 from bot.settings import Settings
 from bot.slack import app as slack
 from bot.startup import index
+from psa.registry import ProviderRegistry
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,16 @@ def create_app(
     *,
     tuning: OutboxTuning | None = None,
     intake_tuning: IntakeTuning | None = None,
+    registry: ProviderRegistry | None = None,
 ) -> web.Application:
+    """The app; `tuning`, `intake_tuning` and `registry` (the PSA clients' timeout and
+    retries) default to the shipped values, tests shorten them."""
     app = web.Application()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        runtime = await Runtime.open(settings, tuning=tuning, intake_tuning=intake_tuning)
+        runtime = await Runtime.open(
+            settings, tuning=tuning, intake_tuning=intake_tuning, registry=registry
+        )
         app[RUNTIME] = runtime
         runtime.start()  # the outbox worker first re-drives what an earlier process left pending
         log.info(
@@ -69,4 +75,5 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     for mount in TRANSPORTS:
         mount(app, RUNTIME, settings)
+    callbacks_route.mount(app, RUNTIME, settings)  # ConnectWise → linked threads
     return app

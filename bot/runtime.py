@@ -14,6 +14,7 @@ from bot.core.events import EventBus
 from bot.core.intake import Intake, IntakeTuning
 from bot.core.pacing import AckFirst
 from bot.core.sharing import SharingProbe
+from bot.core.twoway import TwoWay, TwoWayTuning
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.settings import Settings
@@ -58,6 +59,11 @@ class Runtime:
     @property
     def store(self) -> Store:
         return self.services.store
+
+    @property
+    def twoway(self) -> TwoWay:
+        assert self.services.twoway is not None
+        return self.services.twoway
 
     @property
     def metrics(self) -> Metrics:
@@ -163,6 +169,19 @@ class Runtime:
                 return float(await uow.intake.pending_count())
 
         metrics.gauge("psabot_intake_pending", "Stored writes not yet finished", stored)
+        services.twoway = TwoWay(
+            services,
+            settings.public_url,
+            tuning=TwoWayTuning(reconcile_interval=settings.cw_reconcile_seconds),
+        )
+
+        async def callbacks() -> float:
+            async with store.unit() as uow:
+                return float(await uow.callbacks.pending_count())
+
+        metrics.gauge(
+            "psabot_callbacks_pending", "ConnectWise callbacks not yet handled", callbacks
+        )
         dispatcher = Dispatcher(root_router(), services)
         intake = Intake(
             store,
@@ -175,8 +194,10 @@ class Runtime:
         """Start background work (the outbox worker re-drives pending rows first)."""
         self.services.outbox.start()
         self.intake.start()  # finishes writes an earlier process stored but never finished
+        self.twoway.start()  # (re-)registers callbacks, then handles and reconciles changes
 
     async def aclose(self) -> None:
+        await self.twoway.stop()
         await self.intake.stop()
         await self.services.outbox.stop()
         await self.services.events.aclose()

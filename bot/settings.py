@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # waits before it looks for the note again or re-posts it (docs/reliability.md).
     lease_seconds: float = Field(60.0, gt=0, validation_alias=_env("PSABOT_LEASE_SECONDS"))
     settle_seconds: float = Field(120.0, ge=0, validation_alias=_env("PSABOT_SETTLE_SECONDS"))
+    # How often linked open tickets are compared with ConnectWise, for changes whose callback
+    # never arrived (docs/connectwise.md, "Two-way").
+    cw_reconcile_seconds: float = Field(
+        300.0, gt=0, validation_alias=_env("PSABOT_CW_RECONCILE_SECONDS")
+    )
 
     @field_validator(
         "database_url",

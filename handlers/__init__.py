@@ -20,6 +20,7 @@ def root_router() -> Router:
         status,
         time,
         unfurl,
+        updates,
     )
 
     root = Router("root")
@@ -33,6 +34,7 @@ def root_router() -> Router:
         connect.router,
         owners.router,
         home.router,
+        updates.router,
         unfurl.router,
         # after the rest: Teams' command menu keeps the first twelve (bot/teams_package)
         time.router,

@@ -11,7 +11,17 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import Base, UTCDateTime, utcnow
@@ -104,6 +114,10 @@ class TicketLink(Base):
     board_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     linked_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # May internal notes coming back from ConnectWise be shown here? True for a conversation
+    # of the MSP's own workspace; an owner turns it off for a customer-facing one (and a
+    # channel shared with another organisation never gets them, whatever this says).
+    internal: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class MemberMapping(Base):
@@ -249,3 +263,70 @@ class IntakeItem(Base):
     @property
     def is_finished(self) -> bool:
         return self.state != IntakeState.PENDING.value
+
+
+class CallbackEndpoint(Base):
+    """An account's ConnectWise callback: where ConnectWise delivers ticket changes.
+
+    The delivery URL carries an unguessable token; only its SHA-256 is stored (looked up by
+    it). A new token is minted at every (re-)registration, so the old address dies with it.
+    """
+
+    __tablename__ = "callback_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), unique=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    base_url: Mapped[str] = mapped_column(String(500))  # PSABOT_PUBLIC_URL it was made for
+    level: Mapped[str] = mapped_column(String(16), default="owner")
+    callback_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # ConnectWise's id
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class CallbackDelivery(Base):
+    """A verified callback, queued before ConnectWise gets its answer; also the replay guard
+    (one row per delivered message, kept for a bounded time after it is done)."""
+
+    __tablename__ = "callback_deliveries"
+    __table_args__ = (
+        UniqueConstraint("account_id", "message_key"),
+        Index("ix_callback_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    message_key: Mapped[str] = mapped_column(String(200))
+    ticket_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16), default="")
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class TicketWatch(Base):
+    """What psabot last saw of a linked ticket, to tell what changed: its status (the "from"
+    of a status change), whether it was closed, the newest note id, and its lastUpdated."""
+
+    __tablename__ = "ticket_watch"
+    __table_args__ = (UniqueConstraint("account_id", "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(Integer)
+    status_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status_name: Mapped[str] = mapped_column(String(100), default="")
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_note_id: Mapped[int] = mapped_column(Integer, default=0)
+    ticket_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=0)

@@ -24,6 +24,7 @@ from storage.repositories import (
     OwnerRepository,
     UnfurlRepository,
 )
+from storage.repositories.callbacks import CallbackRepository
 from storage.repositories.connections import decrypt_settings
 from storage.repositories.slack_tokens import SlackTokenRepository
 
@@ -42,6 +43,7 @@ class UnitOfWork:
     refs: ConversationRefRepository
     intake: IntakeRepository
     slack_tokens: SlackTokenRepository
+    callbacks: CallbackRepository
     unfurls: UnfurlRepository
 
     async def commit(self) -> None:
@@ -74,6 +76,7 @@ class Store:
                 refs=ConversationRefRepository(session),
                 intake=IntakeRepository(session),
                 slack_tokens=SlackTokenRepository(session, self.cipher),
+                callbacks=CallbackRepository(session),
                 unfurls=UnfurlRepository(session),
             )
             try:

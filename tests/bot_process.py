@@ -43,56 +43,98 @@ async def seed_workspace(
     platform: str = "slack",
     account: str = TEAM,
     conversation: str = CHANNEL,
+    ticket_summary: str = "Front desk printer",
 ) -> None:
-    """Migrate, connect the workspace (a Slack team, a Teams tenant) to the sandbox, link the
-    conversation (#C1) to the open ticket and map every user in `users` (chat id → name) to
-    the sandbox member jdoe."""
+    """Migrate, then `seed_account` on a store of its own."""
     engine = create_engine(db_url)
     try:
         await migrate.upgrade(engine)
     finally:
         await engine.dispose()
     store = Store(create_engine(db_url), CredentialCipher([key]))
+    try:
+        await seed_account(
+            store,
+            sandbox,
+            users,
+            platform=platform,
+            account=account,
+            conversation=conversation,
+            ticket_summary=ticket_summary,
+        )
+    finally:
+        await store.aclose()
+
+
+async def seed_account(
+    store: Store,
+    sandbox: SandboxServer,
+    users: dict[str, str],
+    *,
+    platform: str = "slack",
+    account: str = TEAM,
+    conversation: str = CHANNEL,
+    ticket_summary: str = "Front desk printer",
+) -> None:
+    """Connect the workspace (a Slack team, a Teams tenant) to the sandbox, link the
+    conversation (#C1) to the open ticket and map every user in `users` (chat id → name) to
+    the sandbox member jdoe; setting them again where they are already set."""
     creds = sandbox.credentials
     member = sandbox.state.member("jdoe")
     assert member is not None
-    try:
-        async with store.unit() as uow:
-            row = await uow.accounts.get_or_create(platform, account, "Acme")
-            await uow.connections.save(
+    async with store.unit() as uow:
+        row = await uow.accounts.get_or_create(platform, account, "Acme")
+        await uow.connections.save(
+            row.id,
+            ConnectionSettings(
+                "connectwise",
+                sandbox.host_port,
+                creds.company_id,
+                creds.public_key,
+                creds.private_key,
+                creds.client_id,
+            ),
+            saved_by="U1",
+        )
+        await uow.links.set(
+            row.id,
+            conversation,
+            channel_id=conversation,
+            thread_id=None,
+            ticket_id=OPEN_TICKET_ID,
+            ticket_summary=ticket_summary,
+            linked_by="U1",
+        )
+        for user_id, name in users.items():
+            await uow.mappings.set(
                 row.id,
-                ConnectionSettings(
-                    "connectwise",
-                    sandbox.host_port,
-                    creds.company_id,
-                    creds.public_key,
-                    creds.private_key,
-                    creds.client_id,
-                ),
-                saved_by="U1",
+                user_id,
+                chat_user_name=name,
+                member_id=int(member["id"]),
+                member_identifier="jdoe",
+                member_name="Jane Doe",
+                member_email="jane.doe@example.com",
+                mapped_by=user_id,
             )
-            await uow.links.set(
-                row.id,
-                conversation,
-                channel_id=conversation,
-                thread_id=None,
-                ticket_id=OPEN_TICKET_ID,
-                ticket_summary="Front desk printer",
-                linked_by="U1",
-            )
-            for user_id, name in users.items():
-                await uow.mappings.set(
-                    row.id,
-                    user_id,
-                    chat_user_name=name,
-                    member_id=int(member["id"]),
-                    member_identifier="jdoe",
-                    member_name="Jane Doe",
-                    member_email="jane.doe@example.com",
-                    mapped_by=user_id,
-                )
-    finally:
-        await store.aclose()
+
+
+def bot_env(
+    db_url: str, key: str, data_dir: Path, sandbox: SandboxServer, slack_api_url: str, **extra: str
+) -> dict[str, str]:
+    """The environment of a `psabot serve` on `db_url`, talking to the sandbox and a fake
+    Slack, with a short lease and settle window so that recovery happens within a test."""
+    return {
+        "PSABOT_DATABASE_URL": db_url,
+        "PSABOT_ENCRYPTION_KEYS": key,
+        "PSABOT_DATA_DIR": str(data_dir),
+        "PSABOT_CW_ALLOWED_HOSTS": sandbox.host_port,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_API_URL": slack_api_url,
+        "PSABOT_LEASE_SECONDS": "1.5",
+        "PSABOT_SETTLE_SECONDS": "0.5",
+        **extra,
+    }
 
 
 @dataclass
@@ -104,6 +146,7 @@ class BotProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    name: str = "bot"  # log files are <name>-<n>.log: two processes may share a log_dir
 
     @property
     def url(self) -> str:
@@ -111,7 +154,7 @@ class BotProcess:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.starts += 1
-        with (self.log_dir / f"bot-{self.starts}.log").open("wb") as log:
+        with (self.log_dir / f"{self.name}-{self.starts}.log").open("wb") as log:
             return subprocess.Popen(
                 [
                     sys.executable,
@@ -161,5 +204,6 @@ class BotProcess:
 
     def log(self) -> str:
         return "\n".join(
-            p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob("bot-*.log"))
+            p.read_text(errors="replace")[-3000:]
+            for p in sorted(self.log_dir.glob(f"{self.name}-*.log"))
         )

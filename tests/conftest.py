@@ -227,3 +227,29 @@ async def connect_account(
         account = await uow.accounts.get_or_create("shell", workspace, workspace)
         await uow.connections.save(account.id, settings, saved_by=owner)
         await uow.owners.add(account.id, owner, owner)
+
+
+# -- the long campaigns (`slow`) and their counts -------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked `slow` runs only with PSABOT_SLOW_TESTS=1; its fast variant always runs."""
+    if os.environ.get("PSABOT_SLOW_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="long campaign; set PSABOT_SLOW_TESTS=1 to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The counts every reliability campaign recorded in this run (tests/campaign.py)."""
+    from campaign import RESULTS
+
+    if not RESULTS:
+        return
+    terminalreporter.section("reliability campaign counts")
+    for name, counts in RESULTS:
+        terminalreporter.write_line(
+            f"{name}: " + ", ".join(f"{key}={value}" for key, value in counts.items())
+        )

@@ -274,6 +274,9 @@ def load(name: str) -> dict[str, Any]:
     return data
 
 
+_SENDERS = itertools.count(111)
+
+
 class SlackSender:
     """Signs and sends what Slack would send to psabot's /slack/events."""
 
@@ -283,9 +286,10 @@ class SlackSender:
         self.fake = fake
         self.team = team
         self._ids = itertools.count(1)
+        self._sender = next(_SENDERS)  # trigger ids stay unique across senders, as Slack's are
 
     def trigger(self) -> str:
-        return f"{next(self._ids)}.111.trigger"
+        return f"{next(self._ids)}.{self._sender}.trigger"
 
     async def post(
         self,

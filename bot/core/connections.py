@@ -76,6 +76,8 @@ class Connections:
             row = await uow.connections.get(account_id)
         assert row is not None
         await self.forget(account_id)
+        if self.services.twoway is not None:
+            await self.services.twoway.connected(account_id)
         return row
 
     async def retest(self, row: PsaConnection, progress: Progress = _nothing) -> Retest:
@@ -98,6 +100,8 @@ class Connections:
 
     async def disconnect(self, account_id: int) -> bool:
         """Delete the stored connection and its live provider; False if there was none."""
+        if self.services.twoway is not None:  # while the keys can still reach ConnectWise
+            await self.services.twoway.disconnecting(account_id)
         async with self.services.store.unit() as uow:
             deleted = await uow.connections.delete(account_id)
         await self.forget(account_id)

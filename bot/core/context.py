@@ -22,6 +22,7 @@ from storage.models import Account, MemberMapping, PsaConnection, TicketLink
 from storage.store import Store
 
 if TYPE_CHECKING:
+    from bot.core.twoway import TwoWay
     from bot.outbox import Outbox
 
 Progress = Callable[[str], Awaitable[None]]
@@ -41,6 +42,7 @@ class Services:
     outbox: Outbox
     default_client_id: str | None = None
     clock: Callable[[], datetime] = utcnow
+    twoway: TwoWay | None = None  # ConnectWise changes back into chat (PSABOT_PUBLIC_URL set)
     # platform name → its transport's answer to "is this channel shared with another
     # organisation?" (bot/core/sharing.py); each transport registers its own when it starts
     sharing: dict[str, SharingProbe] = field(default_factory=dict)

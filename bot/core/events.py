@@ -66,7 +66,20 @@ class PostTransition:
     work: str = ""  # a time entry's duration and billing, a new ticket's summary
 
 
-Event = TicketLinked | TicketUnlinked | PostTransition
+@dataclass(frozen=True)
+class TicketActivity:
+    """Something happened to a linked ticket in ConnectWise: `text` (neutral markup) goes into
+    the conversation's history thread (`thread_id`; None: the conversation itself)."""
+
+    account: AccountRef
+    conversation_key: str
+    channel_id: str
+    thread_id: str | None
+    ticket_id: int
+    text: str
+
+
+Event = TicketLinked | TicketUnlinked | PostTransition | TicketActivity
 Subscriber = Callable[[Event], Awaitable[None]]
 
 

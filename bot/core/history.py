@@ -16,7 +16,14 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.core.events import AccountRef, Event, PostTransition, TicketLinked, TicketUnlinked
+from bot.core.events import (
+    AccountRef,
+    Event,
+    PostTransition,
+    TicketActivity,
+    TicketLinked,
+    TicketUnlinked,
+)
 from bot.core.markup import bold, link
 from bot.core.reply import Reply
 from storage.models import ConversationRef, LedgerKind, LedgerState
@@ -123,6 +130,11 @@ class HistoryThreads:
             await self._unlinked(event)
         elif isinstance(event, PostTransition) and event.state != LedgerState.PENDING.value:
             await self._transition(event)
+        elif isinstance(event, TicketActivity):
+            place = HistoryPlace(
+                event.account, event.conversation_key, event.channel_id, event.thread_id
+            )
+            await self.poster.post_history(place, Reply.info(event.text))
 
     async def _linked(self, event: TicketLinked) -> None:
         place = HistoryPlace(

@@ -56,6 +56,19 @@ Spec: TypeAlias = "type | tuple[Spec, ...] | Shape | ListOf"
 
 NULL = type(None)
 ID = Shape(optional={"id": str})
+# bolt looks for the team, user and channel ids inside an Events API `event` too (and in its
+# `item`, `message`, `previous_message`), with `"id" in value` where a value is not a string.
+EVENT = Shape(
+    optional={
+        "type": str,
+        "team": (str, ID),
+        "user": (str, Shape(optional={"id": str, "team_id": str})),
+        "channel": (str, ID),
+        "item": Shape(optional={"channel": (str, ID)}),
+        "message": Shape(optional={"user": (str, ID)}),
+        "previous_message": Shape(optional={"user": (str, ID)}),
+    }
+)
 # Fields bolt reads from every body while building its context; each may be an id string.
 CONTEXT: Mapping[str, Spec] = {
     "type": str,
@@ -64,7 +77,7 @@ CONTEXT: Mapping[str, Spec] = {
     "user": (str, Shape(optional={"id": str, "team_id": str})),
     "channel": (str, ID),
     "authorizations": ListOf(Shape(optional={"team_id": str, "enterprise_id": str})),
-    "event": Shape(optional={"type": str}),
+    "event": EVENT,
     "message": Shape(optional={"text": str, "user": str, "ts": str, "thread_ts": str}),
     "previous_message": Shape(),
     "item": Shape(),

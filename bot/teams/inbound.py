@@ -71,6 +71,9 @@ def envelope(activity: Json) -> Envelope:
         raise Malformed("The activity names no tenant (channelData.tenant.id).")
     if not conversation_id or not teams_user:
         raise Malformed("The activity names no conversation or sender.")
+    if not isinstance(activity.get("recipient"), dict):
+        # the SDK answers (and replies) to the conversation reference built from it
+        raise Malformed("The activity names no recipient (the bot's account).")
     channel, _, thread = conversation_id.partition(THREAD_MARK)
     kind = _str(conversation.get("conversationType")) or (
         "channel" if thread else ("personal" if conversation_id.startswith("a:") else "groupChat")

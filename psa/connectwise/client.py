@@ -13,6 +13,8 @@ write happened, and whether it should still be made, is for the post ledger to f
 Reads are bounded: a response body is streamed with a cap (MAX_RESPONSE_BYTES; error bodies,
 which are only classified, MAX_ERROR_BODY_BYTES), and a listing follows at most MAX_PAGES
 `rel="next"` pages and MAX_LISTING_BYTES in all; past a cap the read stops with `TooMuchData`.
+Once page 1 names the last page, a listing asks for up to MAX_PAGES_IN_FLIGHT pages at once
+(`pages_in_flight=1`: one at a time), with the same records as following `next` would give.
 Headers and bodies are never logged; error bodies never reach an error's message.
 
 TLS is verified with the system's trust store. `ca_bundle` names a CA file (PEM) to trust
@@ -26,7 +28,6 @@ import asyncio
 import base64
 import logging
 import random
-import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from psa.connectwise.error_map import (
     redactor,
 )
 from psa.connectwise.hosts import HostPolicy, Site
+from psa.connectwise.pagination import later_pages, link
 from psa.errors import (
     ConfigurationError,
     ConnectionFailed,
@@ -57,13 +59,13 @@ from psa.types import ConnectionSettings
 
 log = logging.getLogger(__name__)
 
-_LINK_RE = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]*)"?')
 
 API_VERSION = "2025.1"
 MAX_PAGE_SIZE = 1000
 MAX_CONNECTIONS = 8  # connections per ConnectWise site (requests beyond wait their turn)
 QUEUE_TIMEOUT = 30.0  # seconds a request may wait for a connection before it is given up
 MAX_PAGES = 20  # pages one listing may follow (20 000 records at the largest page size)
+MAX_PAGES_IN_FLIGHT = 4  # pages of one listing requested at once, once page 1 names the last
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # one successful response body, after decompression
 MAX_LISTING_BYTES = 16 * 1024 * 1024  # all pages of one listing together
 MAX_ERROR_BODY_BYTES = 64 * 1024  # an error body is only classified; the rest is dropped
@@ -100,12 +102,15 @@ async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes
     declared = resp.content_length
     if declared is not None and declared > limit:
         return b"", True
-    buffer = bytearray()
+    # The chunks are joined once at the end (one copy of the body, not one per chunk).
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in resp.content.iter_chunked(_CHUNK):
-        buffer += chunk
-        if len(buffer) > limit:
-            return bytes(buffer[:limit]), True
-    return bytes(buffer), False
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
 
 
 def _mib(size: int) -> str:
@@ -125,12 +130,14 @@ class ConnectWiseClient:
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_listing_bytes: int = MAX_LISTING_BYTES,
         ca_bundle: str | Path | None = None,
+        pages_in_flight: int = MAX_PAGES_IN_FLIGHT,
     ) -> None:
         self.settings = settings
         self.site: Site = hosts.check_site(settings.site)
         self.max_pages = max_pages
         self.max_response_bytes = max_response_bytes
         self.max_listing_bytes = max_listing_bytes
+        self.pages_in_flight = max(1, min(pages_in_flight, MAX_CONNECTIONS))
         self._hosts = hosts
         # True: aiohttp's default, verified against the system store; never "no verification"
         self._ssl: ssl.SSLContext | bool = (
@@ -432,54 +439,123 @@ class ConnectWiseClient:
         page_size: int = MAX_PAGE_SIZE,
         limit: int | None = None,
         operation: str = "",
+        pages_in_flight: int | None = None,
     ) -> list[Any]:
         """Every record of a list endpoint, following the `Link: rel="next"` header.
 
         At most `max_pages` pages and `max_listing_bytes` are read; `TooMuchData` past that.
+        When page 1's links name the last page (see pagination.later_pages), up to
+        `pages_in_flight` of the remaining pages (the client's own setting by default; 1 for
+        one at a time) are requested at once. The records are the same either way: pages are
+        taken in order, each only if the page before it linked to it as `next`, and where
+        a link differs from the plan (the data changed meanwhile) the listing goes on
+        from that page's own `next` link, one page at a time.
         """
         page_size = max(1, min(page_size, MAX_PAGE_SIZE))
         if limit is not None:
             page_size = min(page_size, limit)
         query: dict[str, str | int] = {**(params or {}), "pageSize": page_size, "page": 1}
-        records: list[Any] = []
-        resp = await self.request("GET", path, params=query, operation=operation)
-        pages, size = 1, resp.size
+        listing = _Listing(self, path, operation)
+        resp = await listing.page(None, query)
+        records = listing.records_of(resp)
+        if limit is not None and len(records) >= limit:
+            return records[:limit]
+        in_flight = self.pages_in_flight if pages_in_flight is None else pages_in_flight
+        planned = later_pages(resp.headers, resp.url) if limit is None and in_flight > 1 else None
+        if planned is not None and self._next_link(resp) is not None and resp.body:
+            if len(planned) + 1 > self.max_pages:
+                raise listing.too_many_pages()
+            for page in await listing.pages_at_once(planned, in_flight):
+                if self._next_link(resp) != page.url:
+                    break  # the listing changed since page 1: go on from here link by link
+                resp = page
+                records.extend(listing.records_of(resp))
+                if self._next_link(resp) is None or not resp.body:
+                    return records
         while True:
-            if not isinstance(resp.body, list):
-                raise PSAError(
-                    "ConnectWise answered a list request with something else",
-                    operation=operation or path,
-                )
-            records.extend(resp.body)
-            if limit is not None and len(records) >= limit:
-                return records[:limit]
             next_url = self._next_link(resp)
             if next_url is None or not resp.body:
                 return records
-            if pages >= self.max_pages:
-                raise TooMuchData(
-                    f"ConnectWise returned more than {self.max_pages} pages; narrow the search "
-                    "and try again",
-                    operation=operation or path,
-                )
-            resp = await self.request("GET", path, operation=operation, absolute=next_url)
-            pages, size = pages + 1, size + resp.size
-            if size > self.max_listing_bytes:
-                raise TooMuchData(
-                    f"The answer is larger than {_mib(self.max_listing_bytes)}; narrow the "
-                    "search and try again",
-                    operation=operation or path,
-                )
+            if listing.pages >= self.max_pages:
+                raise listing.too_many_pages()
+            resp = await listing.page(next_url)
+            records.extend(listing.records_of(resp))
+            if limit is not None and len(records) >= limit:
+                return records[:limit]
 
     def _next_link(self, resp: Response) -> URL | None:
-        # Split on the <...> targets, not on commas: the URLs themselves contain commas.
-        for target, rel in _LINK_RE.findall(resp.headers.get("Link", "")):
-            if "next" not in rel.split():
-                continue
-            url = resp.url.join(URL(target, encoded=True))
-            # The next page must stay on the host we already trust.
-            if url.origin() != resp.url.origin():
-                log.warning("ignoring Link header to another origin: %s", url.origin())
-                return None
-            return url
-        return None
+        return link(resp.headers, resp.url, "next")
+
+
+class _Listing:
+    """One `get_all`: its page and byte counts, and the bounded fetch of planned pages."""
+
+    def __init__(self, client: ConnectWiseClient, path: str, operation: str) -> None:
+        self.client = client
+        self.path = path
+        self.request_operation = operation  # "" lets request() name it by method and path
+        self.operation = operation or path
+        self.pages = 0
+        self.size = 0
+
+    def too_many_pages(self) -> TooMuchData:
+        return TooMuchData(
+            f"ConnectWise returned more than {self.client.max_pages} pages; narrow the search "
+            "and try again",
+            operation=self.operation,
+        )
+
+    def _too_large(self) -> TooMuchData:
+        return TooMuchData(
+            f"The answer is larger than {_mib(self.client.max_listing_bytes)}; narrow the "
+            "search and try again",
+            operation=self.operation,
+        )
+
+    def _past_byte_cap(self) -> bool:
+        # the first page alone is bounded by max_response_bytes, not by the listing's cap
+        return self.pages > 1 and self.size > self.client.max_listing_bytes
+
+    async def page(
+        self, url: URL | None, params: Mapping[str, str | int] | None = None
+    ) -> Response:
+        """One page (the first by `params`, a later one by its URL), counted against the caps."""
+        if self._past_byte_cap():  # a page read at the same time already went past
+            raise self._too_large()
+        resp = await self.client.request(
+            "GET", self.path, params=params, operation=self.request_operation, absolute=url
+        )
+        self.pages += 1
+        self.size += resp.size
+        if self._past_byte_cap():
+            raise self._too_large()
+        return resp
+
+    def records_of(self, resp: Response) -> list[Any]:
+        if not isinstance(resp.body, list):
+            raise PSAError(
+                "ConnectWise answered a list request with something else",
+                operation=self.operation,
+            )
+        return list(resp.body)
+
+    async def pages_at_once(self, urls: list[URL], in_flight: int) -> list[Response]:
+        """Each URL's page, at most `in_flight` requested at a time, in the order given.
+
+        The byte cap holds across them: once the pages read pass it, no further page is
+        requested, so at most `in_flight` pages are read beyond it. A page's failure is
+        raised when its turn comes, and the pages not yet read are cancelled.
+        """
+        slots = asyncio.Semaphore(in_flight)
+
+        async def one(url: URL) -> Response:
+            async with slots:
+                return await self.page(url)
+
+        tasks = [asyncio.create_task(one(url)) for url in urls]
+        try:
+            return [await task for task in tasks]
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from psa.errors import (
     AuthError,
     ConfigurationError,
@@ -74,8 +76,25 @@ def redactor(secrets: Iterable[str]) -> Redact:
     return redact
 
 
+# Every digit as "0", everything else as " ": a run of 19 zeros then marks a number that may not
+# fit in 64 bits, which orjson would read as a float where `json` keeps an exact int.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
+
+
 def parse_body(raw: bytes) -> Any:
-    """JSON if the body is JSON, else the text (ConnectWise sometimes answers in plain text)."""
+    """JSON if the body is JSON, else the text (ConnectWise sometimes answers in plain text).
+
+    orjson decodes a listing page about three times faster than `json`, straight from the
+    bytes; whatever it refuses (invalid UTF-8, lone surrogates, NaN, 1e400) or might read
+    differently (numbers of 19 digits or more) goes the way it always went, through `json`
+    after a lenient UTF-8 decode, so the result is the same value either way.
+    """
+    if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_ONLY):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
     text = raw.decode("utf-8", errors="replace")
     try:
         return json.loads(text)

@@ -7,6 +7,7 @@ more than an `id`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -51,23 +52,69 @@ def parse_ref(value: Any) -> Ref | None:
     name = _str(value.get("name"))
     if not name and (value.get("firstName") or value.get("lastName")):
         name = f"{_str(value.get('firstName'))} {_str(value.get('lastName'))}".strip()
-    return Ref(id=_int(value.get("id")), name=name, identifier=_str(value.get("identifier")))
+    return Ref(_int(value.get("id")), name, _str(value.get("identifier")))
 
 
-def parse_ticket(data: dict[str, Any]) -> Ticket:
-    info = data.get("_info") if isinstance(data.get("_info"), dict) else {}
+RefMemo = dict[tuple[int, str, str | None], Ref]
+_TICKET_REFS = ("company", "board", "status", "priority", "owner", "contact")
+
+
+def _memo_ref(value: Any, memo: RefMemo) -> Ref | None:
+    """`parse_ref`, answered from `memo` for a reference seen before in the same listing.
+
+    The tickets of one listing share a few boards, statuses and companies, and building the
+    frozen `Ref` is most of parsing one. Only a reference whose result depends on nothing
+    but its `id` (an int), `name` (a string with text) and `identifier` (a string or absent)
+    is remembered, by exactly those values, so a hit is the `Ref` parse_ref would build.
+    """
+    if not isinstance(value, dict):
+        return None
+    ref_id, name, identifier = value.get("id"), value.get("name"), value.get("identifier")
+    if type(ref_id) is not int or type(name) is not str:
+        return parse_ref(value)
+    if identifier is not None and type(identifier) is not str:
+        return parse_ref(value)
+    key = (ref_id, name, identifier)
+    ref = memo.get(key)
+    if ref is None:
+        ref = parse_ref(value)
+        if ref is not None and ref.name and ref.name == name.strip():
+            memo[key] = ref  # the name came from `name`, not from firstName/lastName
+    return ref
+
+
+def parse_ticket(data: dict[str, Any], refs: RefMemo | None = None) -> Ticket:
+    """One ticket; `refs` (see parse_tickets) shares references across a listing's tickets."""
+    info = data.get("_info")
+    if refs is None:
+        company, board, status, priority, owner, contact = [
+            parse_ref(data.get(key)) for key in _TICKET_REFS
+        ]
+    else:
+        company, board, status, priority, owner, contact = [
+            _memo_ref(data.get(key), refs) for key in _TICKET_REFS
+        ]
     return Ticket(
-        id=_int(data.get("id")),
-        summary=_str(data.get("summary")),
-        company=parse_ref(data.get("company")),
-        board=parse_ref(data.get("board")),
-        status=parse_ref(data.get("status")),
-        priority=parse_ref(data.get("priority")),
-        owner=parse_ref(data.get("owner")),
-        contact=parse_ref(data.get("contact")),
-        closed=_bool(data.get("closedFlag")),
-        last_updated=parse_datetime((info or {}).get("lastUpdated")),
+        _int(data.get("id")),
+        _str(data.get("summary")),
+        company,
+        board,
+        status,
+        priority,
+        owner,
+        contact,
+        _bool(data.get("closedFlag")),
+        parse_datetime(info.get("lastUpdated")) if isinstance(info, dict) else None,
     )
+
+
+def parse_tickets(rows: Iterable[Any]) -> list[Ticket]:
+    """The tickets of one listing (rows that are not objects skipped), references shared.
+
+    The memo lives for this call only: bounded by the listing, and never stale.
+    """
+    refs: RefMemo = {}
+    return [parse_ticket(row, refs) for row in rows if isinstance(row, dict)]
 
 
 def note_type_of(data: dict[str, Any]) -> NoteType:

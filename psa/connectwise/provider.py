@@ -23,6 +23,7 @@ from psa.connectwise.parse import (
     parse_note,
     parse_status,
     parse_ticket,
+    parse_tickets,
 )
 from psa.errors import FieldError, NotFound, PSAError, ValidationFailed
 from psa.types import (
@@ -154,7 +155,7 @@ class ConnectWiseProvider:
         rows = await self.client.get_all(
             "service/tickets", params, limit=limit, operation="search tickets"
         )
-        return [parse_ticket(r) for r in rows if isinstance(r, dict)]
+        return parse_tickets(rows)
 
     async def update_ticket_status(
         self, ticket_id: int, status_id: int, *, current: Ticket | None = None

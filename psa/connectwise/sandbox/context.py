@@ -10,6 +10,7 @@ from aiohttp import web
 
 from psa.connectwise.sandbox.auth import ApiKey, Authenticator
 from psa.connectwise.sandbox.faults import FaultInjector
+from psa.connectwise.sandbox.hub import CallbackHub
 from psa.connectwise.sandbox.requestlog import RequestLog
 from psa.connectwise.sandbox.state import SandboxState
 
@@ -39,6 +40,18 @@ class SandboxContext:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # writes a late_commit fault will apply later; kept so they are not garbage-collected
     late_writes: set[asyncio.Task[web.StreamResponse]] = field(default_factory=set)
+    callbacks: CallbackHub = field(default_factory=CallbackHub)
+
+    def __post_init__(self) -> None:
+        self.callbacks.company_id = self.auth.company_id
+        self.callbacks.codebase = self.codebase
+        self.state.on_change = self._changed
+
+    def _changed(self, ticket: dict[str, object], action: str, actor: str) -> None:
+        """A ticket changed (API or admin): deliver it to the callbacks covering it."""
+        member = self.state.member(actor)
+        self.callbacks.codebase = self.codebase
+        self.callbacks.changed(ticket, action, int(member["id"]) if member else 0)
 
     @property
     def version_code(self) -> str:
@@ -49,6 +62,7 @@ class SandboxContext:
     def reset(self, seed: int | None = None, ticket_count: int | None = None) -> None:
         """Reseed the data, clear faults and the request log (the codebase stays)."""
         self.state.reset(seed, ticket_count)
+        self.callbacks.reset()
         self.faults.reseed(self.state.seed)
         self.log.clear()
 

@@ -7,7 +7,8 @@ Fault kinds (random rates for some, every kind in a script):
   how a client copes with a Retry-After it cannot use as is.
 * `"500"`: 500 `{"code": "ConnectWiseApi", "message": "A timeout has occured. Please try again."}`.
 * `"timeout"`: hold the request `hang_seconds`, then close the connection without answering.
-* `"drop"`: close the connection before the request is handled (nothing happens).
+* `"drop"`: close the connection before the request is handled (nothing happens), as a
+  connection reset by a proxy would. Also drawn at `rate_drop`.
 * `"drop_after_write"`: handle the request (a POST/PATCH is applied), then close the
   connection without sending the response.
 * `"late_commit"`: a write is applied `write_apply_delay` seconds after it arrived, as a
@@ -64,6 +65,7 @@ class FaultOptions:
     rate_timeout: float = 0.0
     rate_drop_after_write: float = 0.0
     rate_late_commit: float = 0.0
+    rate_drop: float = 0.0
     retry_after: int | str = 30
     hang_seconds: float = 30.0
     faults_on_companyinfo: bool = False
@@ -79,6 +81,7 @@ class FaultOptions:
             self.rate_timeout,
             self.rate_drop_after_write,
             self.rate_late_commit,
+            self.rate_drop,
         )
         if any(not 0 <= r <= 1 for r in rates) or sum(rates) > 1:
             raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
@@ -212,6 +215,7 @@ class FaultInjector:
             ("timeout", o.rate_timeout),
             ("drop_after_write", o.rate_drop_after_write),
             ("late_commit", o.rate_late_commit),
+            ("drop", o.rate_drop),
         ):
             if draw < rate:
                 writes_only = kind in ("drop_after_write", "late_commit")

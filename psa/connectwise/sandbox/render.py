@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,27 +17,35 @@ def api_root(request: web.Request, codebase: str) -> str:
     return f"{request.scheme}://{request.host}/{codebase}apis/3.0/"
 
 
-def absolutize(value: Any, root: str) -> Any:
-    """A deep copy of `value` with relative `*_href` links made absolute under `root`."""
-    if isinstance(value, dict):
-        return {
-            key: (
-                root + item
-                if key.endswith("_href") and isinstance(item, str) and "://" not in item
-                else absolutize(item, root)
-            )
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [absolutize(item, root) for item in value]
-    return value
+# In `json.dumps` output a raw `"` is always a string's edge (inside one it is `\"`), and only
+# a key is followed by `: `, so this matches exactly the keys ending in `_href` that have a
+# string value, and only when that string holds no `://` (an absolute link is left alone).
+# The look-ahead walks the string in runs without `"`, `\` or `:`, escapes and lone colons,
+# never backtracking (each step is decided by its first character).
+_RELATIVE_HREF = re.compile(r'_href": "(?!(?:[^"\\:]++|\\.|:(?!//))*+://)')
+
+
+def absolute_links(text: str, root: str) -> str:
+    """`text` (from `json.dumps`) with each relative `*_href` string prefixed with `root`.
+
+    The same bytes as making the links absolute in a deep copy of the records and dumping
+    that, in one pass over the text instead of a Python walk over every value.
+    """
+    escaped = json.dumps(root, ensure_ascii=False)[1:-1].replace("\\", "\\\\")
+    return _RELATIVE_HREF.sub('_href": "' + escaped, text)
 
 
 def json_response(
-    body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+    body: Any,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    links_under: str | None = None,
 ) -> web.Response:
+    """`body` as JSON; with `links_under`, relative `*_href` links made absolute under it."""
+    text = json.dumps(body, ensure_ascii=False)
     return web.Response(
-        text=json.dumps(body, ensure_ascii=False),
+        text=text if links_under is None else absolute_links(text, links_under),
         status=status,
         headers=headers,
         content_type="application/json",

@@ -206,3 +206,16 @@ TIME_ENTRIES = _resource(
         **_INFO_DATES,
     },
 )
+
+CALLBACKS = _resource(
+    "callbackEntry",
+    {
+        "id": "int",
+        "url": "str",
+        "type": "str",
+        "level": "str",
+        "objectId": "int",
+        "description": "str",
+        "inactiveFlag": "bool",
+    },
+)

@@ -24,7 +24,7 @@ from psa.connectwise.sandbox.paging import (
     parse_paging,
 )
 from psa.connectwise.sandbox.query import compile_conditions, order, project
-from psa.connectwise.sandbox.render import absolutize, api_root, json_response
+from psa.connectwise.sandbox.render import api_root, json_response
 from psa.connectwise.sandbox.resources import Resource
 
 API_PREFIX = "/{codebase}/apis/3.0"
@@ -39,11 +39,16 @@ def _params(request: web.Request) -> dict[str, str]:
     return params
 
 
-def _render(request: web.Request, record: JsonObject, fields: str | None) -> JsonObject:
-    # fields first: only what is sent is copied with its links made absolute
+def _api_response(
+    request: web.Request,
+    body: JsonObject | list[JsonObject],
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """Records as sent: their relative `_href` links made absolute under this API's root."""
     root = api_root(request, context_of(request).codebase)
-    rendered: JsonObject = absolutize(project(record, fields), root)
-    return rendered
+    return json_response(body, status=status, headers=headers, links_under=root)
 
 
 def _selected(
@@ -89,7 +94,7 @@ def list_response(
         if link is not None:
             headers["Link"] = link
     fields = params.get("fields")
-    return json_response([_render(request, r, fields) for r in chunk], headers=headers)
+    return _api_response(request, [project(r, fields) for r in chunk], headers=headers)
 
 
 def count_response(
@@ -99,7 +104,7 @@ def count_response(
 
 
 def one_response(request: web.Request, record: JsonObject, *, status: int = 200) -> web.Response:
-    return json_response(_render(request, record, _params(request).get("fields")), status=status)
+    return _api_response(request, project(record, _params(request).get("fields")), status=status)
 
 
 def _int_param(request: web.Request, name: str = "id") -> int:

@@ -20,6 +20,7 @@ from psa.connectwise.sandbox import data
 from psa.connectwise.sandbox import tls as sandbox_tls
 from psa.connectwise.sandbox.admin import ADMIN_PREFIX, add_admin_routes
 from psa.connectwise.sandbox.auth import DEFAULT_API_KEYS, DEFAULT_COMPANY_ID, ApiKey, Authenticator
+from psa.connectwise.sandbox.callbacks import add_callback_admin_routes, add_callback_routes
 from psa.connectwise.sandbox.context import (
     CONTEXT,
     DEFAULT_CODEBASE,
@@ -30,6 +31,7 @@ from psa.connectwise.sandbox.context import (
 )
 from psa.connectwise.sandbox.errors import ApiError
 from psa.connectwise.sandbox.faults import FaultInjector, FaultOptions
+from psa.connectwise.sandbox.hub import KEY_PATH
 from psa.connectwise.sandbox.render import (
     echo_headers_page,
     json_response,
@@ -39,7 +41,7 @@ from psa.connectwise.sandbox.render import (
     server_error,
 )
 from psa.connectwise.sandbox.requestlog import RequestLog, RequestRecord
-from psa.connectwise.sandbox.routes import add_api_routes
+from psa.connectwise.sandbox.routes import API_PREFIX, add_api_routes
 from psa.connectwise.sandbox.state import SandboxState
 
 logger = logging.getLogger(__name__)
@@ -157,6 +159,8 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Log → codebase routing → latency and faults → auth → handler → ConnectWise errors."""
     if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/"):
         return await handler(request)
+    if request.path.endswith("/" + KEY_PATH):  # the callback key URL: public, never faulted
+        return await handler(request)
     ctx = request.app[CONTEXT]
     record = ctx.log.start(
         request.method,
@@ -194,8 +198,9 @@ def build_app(
     """The sandbox as an aiohttp application (its context is `app[CONTEXT]`).
 
     `fault_options` are FaultOptions fields (rate_429, rate_500, rate_timeout,
-    rate_drop_after_write, rate_late_commit, retry_after, hang_seconds, faults_on_companyinfo,
-    write_apply_delay, oversized_mb, endless_next, listing_path_contains); see `faults`.
+    rate_drop_after_write, rate_late_commit, rate_drop, retry_after, hang_seconds,
+    faults_on_companyinfo, write_apply_delay, oversized_mb, endless_next,
+    listing_path_contains); see `faults`.
     """
     state = SandboxState(seed, anchor=anchor, clock=clock, ticket_count=ticket_count)
     for key in api_keys:
@@ -215,7 +220,9 @@ def build_app(
     app = web.Application(middlewares=[sandbox_middleware])
     app[CONTEXT] = context
     add_admin_routes(app)
+    add_callback_admin_routes(app, ADMIN_PREFIX)
     add_api_routes(app)
+    add_callback_routes(app, API_PREFIX)
     return app
 
 
@@ -290,6 +297,7 @@ class SandboxServer:
         self._runner = runner
         address = runner.addresses[0]
         self._host, self._port = str(address[0]), int(address[1])
+        self.context.callbacks.origin = self.url
         logger.info("ConnectWise sandbox listening on %s", self.url)
         return self.url
 
@@ -299,6 +307,7 @@ class SandboxServer:
         self.context.stopping.set()
         for task in list(self.context.late_writes):
             task.cancel()
+        await self.context.callbacks.aclose()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

@@ -52,6 +52,8 @@ class SandboxState:
         ticket_count: int = TICKET_COUNT,
     ) -> None:
         self.clock = clock or _utcnow
+        # told of every ticket change: (ticket, action, actor identifier); callbacks hang here
+        self.on_change: Callable[[JsonObject, str, str], None] | None = None
         self.seed = seed
         self.ticket_count = check_ticket_count(ticket_count)
         self.anchor = anchor
@@ -209,7 +211,12 @@ class SandboxState:
                 ticket["summary"] = value
         ticket["_info"]["lastUpdated"] = iso(now)
         ticket["_info"]["updatedBy"] = actor
+        self._changed(ticket, actor)
         return ticket
+
+    def _changed(self, ticket: JsonObject, actor: str) -> None:
+        if self.on_change is not None:
+            self.on_change(ticket, "updated", actor)
 
     def _patch_value(
         self, ticket: JsonObject, path: str, value: object, problems: list[FieldProblem]
@@ -339,6 +346,7 @@ class SandboxState:
         self.notes[note_id] = note
         ticket["_info"]["lastUpdated"] = iso(now)
         ticket["_info"]["updatedBy"] = actor
+        self._changed(ticket, actor)
         return note
 
     def note_member(self, value: object, problems: list[FieldProblem]) -> JsonObject | None:
