@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot import logs
@@ -12,6 +12,7 @@ from bot.core.context import Services, provider_for_account
 from bot.core.dispatch import Dispatcher
 from bot.core.events import EventBus
 from bot.core.intake import Intake, IntakeTuning
+from bot.core.pacing import AckFirst
 from bot.core.sharing import SharingProbe
 from bot.core.twoway import TwoWay, TwoWayTuning
 from bot.metrics import Metrics
@@ -49,6 +50,11 @@ class Runtime:
     services: Services
     dispatcher: Dispatcher
     intake: Intake
+    # Platform acks first: background units of work wait while requests are being acked.
+    acks: AckFirst = field(default_factory=AckFirst)
+
+    def __post_init__(self) -> None:
+        self.store.before_unit = self.acks.turn
 
     @property
     def store(self) -> Store:

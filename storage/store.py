@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -55,10 +55,15 @@ class Store:
         self.engine = engine
         self.cipher = cipher
         self._sessions = session_factory(engine)
+        # Awaited before each unit of work starts: the bot's pacing (background work lets
+        # the platform acks in progress go first).
+        self.before_unit: Callable[[], Awaitable[None]] | None = None
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[UnitOfWork]:
         """A transaction: committed when the block ends normally, rolled back on error."""
+        if self.before_unit is not None:
+            await self.before_unit()
         async with self._sessions() as session:
             uow = UnitOfWork(
                 session=session,

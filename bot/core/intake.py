@@ -76,6 +76,8 @@ class Accepted:
     token: str
     fresh: bool
     finished: bool
+    # A fresh row as stored, so finishing it needs no read back (None for a repeat).
+    item: Stored | None = field(default=None, compare=False, repr=False)
 
     @property
     def repeat(self) -> Reply | None:
@@ -196,6 +198,7 @@ class Intake:
             reply_to=json.dumps(reply_to),
         )
         token = self._token()
+        created_at = self.clock()
         try:
             stored = await self._batcher.submit(item, token, self.tuning.deadline)
         except Exception as exc:
@@ -206,7 +209,10 @@ class Intake:
                 type(exc).__name__,
             )
             raise IntakeUnavailable(not_recorded(user_text)) from exc
-        return Accepted(stored.id, token, stored.fresh, stored.finished)
+        kept = None
+        if stored.fresh:
+            kept = Stored(stored.id, draft, dict(reply_to), user_text, created_at, resumed=False)
+        return Accepted(stored.id, token, stored.fresh, stored.finished, kept)
 
     # -- after the ack ------------------------------------------------------------------------
 
@@ -221,7 +227,7 @@ class Intake:
         async with idle():  # waiting for a turn holds no transport slot
             await self._slots.acquire()
         try:
-            await self._work(accepted.id, accepted.token, resumed=False)
+            await self._work(accepted.id, accepted.token, resumed=False, item=accepted.item)
         finally:
             self._slots.release()
 
@@ -236,14 +242,16 @@ class Intake:
             resumed=resumed,
         )
 
-    async def _work(self, item_id: int, token: str, *, resumed: bool) -> None:
+    async def _work(
+        self, item_id: int, token: str, *, resumed: bool, item: Stored | None = None
+    ) -> None:
         first, longest = self.tuning.outage_backoff
         wait = first
         heartbeat = asyncio.create_task(self._keep(item_id, token))
         try:
             while True:
                 try:
-                    await self._once(item_id, token, resumed)
+                    await self._once(item_id, token, resumed, self._still_ours(item))
                     return
                 except _LostLease:
                     return
@@ -255,7 +263,7 @@ class Intake:
                         item_id,
                         type(exc).__name__,
                     )
-                resumed = True
+                resumed, item = True, None  # after an outage: read back what is stored
                 await asyncio.sleep(random.uniform(wait / 2, wait))
                 wait = min(longest, wait * 2)
                 try:  # keep the row ours; if another process took it over, it finishes it
@@ -272,12 +280,24 @@ class Intake:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
 
-    async def _once(self, item_id: int, token: str, resumed: bool) -> None:
-        async with self.store.unit() as uow:
-            row = await uow.intake.get(item_id)
-        if row is None or row.is_finished or row.lease_owner != token:
-            raise _LostLease()
-        item = self._stored(row, resumed)
+    def _still_ours(self, item: Stored | None) -> Stored | None:
+        """The row as accepted, while its first lease surely holds (no other process can
+        have claimed it: a lease is claimed again only once it has run out)."""
+        if item is None or self.clock() - item.created_at > self.tuning.lease / 2:
+            return None
+        return item
+
+    async def _once(
+        self, item_id: int, token: str, resumed: bool, accepted: Stored | None = None
+    ) -> None:
+        if accepted is not None:  # just stored and claimed by this process: no read back
+            item = accepted
+        else:
+            async with self.store.unit() as uow:
+                row = await uow.intake.get(item_id)
+            if row is None or row.is_finished or row.lease_owner != token:
+                raise _LostLease()
+            item = self._stored(row, resumed)
         transport = self._transports.get(item.draft.platform.value)
         if transport is None:
             raise RuntimeError(f"no transport for {item.draft.platform.value} registered")

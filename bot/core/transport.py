@@ -32,7 +32,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot.core.context import Progress
 from bot.core.errors import reply_for
-from bot.core.pacing import working
+from bot.core.pacing import AckFirst, working
 from bot.core.reply import Form, Reply
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class Worker:
         task.add_done_callback(self._done)
 
     async def _limited(self, work: Coroutine[Any, Any, None]) -> None:
+        AckFirst.background()  # started by a request, but not part of its ack
         async with working(self._limiter, max_wait=self.max_slot_wait):
             await work
 

@@ -418,17 +418,17 @@ class Outbox:
             if failure is None:
                 assert object_id is not None
                 new_ticket = row.kind == LedgerKind.TICKET.value and object_id.isdigit()
-                done = await uow.ledger.mark_posted(
+                settled = await uow.ledger.mark_posted(
                     row.id, owner, object_id, now, ticket_id=int(object_id) if new_ticket else None
                 )
             else:
                 # the kind and context word the failure when shown; the message is the fallback
-                done = await uow.ledger.mark_failed(
+                settled = await uow.ledger.mark_failed(
                     row.id, owner, failure.kind, failure.message, now, failure.context
                 )
-            fresh = await uow.ledger.get(row.id)
+            fresh = settled or await uow.ledger.get(row.id)
         assert fresh is not None
-        if not done:
+        if settled is None:
             # Our lease was taken over (this attempt ran past it): report the row as it stands.
             log.warning("outbox settle lost the lease ledger_id=%s", row.id)
             if fresh.state == LedgerState.PENDING.value:

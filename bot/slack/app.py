@@ -45,6 +45,7 @@ from bot.slack.unfurls import SlackUnfurls
 log = logging.getLogger(__name__)
 
 MAX_CLIENTS = 1000  # workspaces whose Web API client is kept
+WEB_API_TIMEOUT = 30.0  # seconds per Web API call (slack_sdk's own default)
 CLIENT_TTL = 3600.0  # seconds a client is kept unused
 
 BOT_SCOPES = (
@@ -92,6 +93,7 @@ class SlackService:
         self.settings = settings
         self.api_url = settings.slack_api_url
         logs.add_settings(settings)
+        self.acks = runtime.acks
         bot_token = _secret(settings.slack_bot_token) or None
         self.gate = SlackGate(_secret(settings.slack_signing_secret))
         self.installations: EncryptedInstallationStore | None = None
@@ -112,7 +114,10 @@ class SlackService:
                 install_path=INSTALL_PATH,
                 redirect_uri_path=REDIRECT_PATH,
             )
-        self.client = AsyncWebClient(token=bot_token, base_url=self.api_url)
+        # One connection pool for every Web API call (slack_sdk otherwise opens a session, and
+        # a TCP connection, per call: a note's users.info and history post were two each).
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT))
+        self.client = AsyncWebClient(token=bot_token, base_url=self.api_url, session=self.http)
         self.app = AsyncApp(
             signing_secret=_secret(settings.slack_signing_secret),
             client=self.client,  # carries the single-workspace token, and the API base URL
@@ -153,11 +158,15 @@ class SlackService:
             log.warning("no Slack installation for team=%s", team_id)
             return self.client
         logs.secrets.add(bot.bot_token)
-        client = AsyncWebClient(token=bot.bot_token, base_url=self.api_url)
+        client = AsyncWebClient(token=bot.bot_token, base_url=self.api_url, session=self.http)
         self._clients[team_id] = client
         return client
 
     async def handle_events(self, request: web.Request) -> web.Response:
+        with self.acks.acking():  # until the answer: background work lets it go first
+            return await self._handle_events(request)
+
+    async def _handle_events(self, request: web.Request) -> web.Response:
         try:
             admitted = await self.gate.admit(request)
         except Rejected as rejected:
@@ -250,6 +259,7 @@ class SlackService:
         if self.socket is not None:
             await self.socket.close_async()
         await self.transport.close()
+        await self.http.close()
 
 
 SLACK: web.AppKey[SlackService] = web.AppKey("slack", SlackService)

@@ -48,6 +48,7 @@ def _refused(text: str, status: int) -> web.Response:
 class TeamsService:
     def __init__(self, runtime: Runtime, settings: Settings, options: TeamsOptions) -> None:
         self.auth = config.auth_enabled(settings)
+        self.acks = runtime.acks
         auth_config = config.auth_configuration(settings)
         connections = config.connection_manager(auth_config)
         self.tokens = TokenCheck(auth_config, jwks_url=options.jwks_url) if self.auth else None
@@ -68,6 +69,10 @@ class TeamsService:
         log.error("teams turn failed", exc_info=error)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        with self.acks.acking():  # until the answer: background work lets it go first
+            return await self._handle(request)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         identity = ClaimsIdentity()
         if self.tokens is not None:
             verified = await self.tokens.identity(request.headers.get("Authorization"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -27,6 +28,24 @@ class NewIntake:
     idempotency_key: str
     invocation: str  # JSON
     reply_to: str  # JSON
+
+
+def _record_statement(insert: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING on the table (not the ORM entity), built
+    once: given a list of rows it is one cached, compiled statement (SQLAlchemy's
+    "insertmanyvalues"), where `.values([...])` compiled a new one for every batch."""
+    table = IntakeItem.__table__
+    return (
+        insert(table)
+        .on_conflict_do_nothing(
+            index_elements=["platform", "account_external_id", "idempotency_key"]
+        )
+        .returning(table.c.id, table.c.platform, table.c.account_external_id)
+        .returning(table.c.idempotency_key)
+    )
+
+
+_RECORD = {False: _record_statement(sqlite_insert), True: _record_statement(postgresql_insert)}
 
 
 class IntakeRepository:
@@ -63,22 +82,9 @@ class IntakeRepository:
             }
             for item, owner in firsts.values()
         ]
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(IntakeItem)
-            .values(values)
-            .on_conflict_do_nothing(
-                index_elements=["platform", "account_external_id", "idempotency_key"]
-            )
-            .returning(
-                IntakeItem.id,
-                IntakeItem.platform,
-                IntakeItem.account_external_id,
-                IntakeItem.idempotency_key,
-            )
-        )
-        inserted = {(p, a, k): i for i, p, a, k in (await self.session.execute(statement)).all()}
+        statement = _RECORD[self.session.get_bind().dialect.name == "postgresql"]
+        result = await self.session.execute(statement, values)
+        inserted = {(p, a, k): i for i, p, a, k in result.all()}
         known: dict[tuple[str, str, str], tuple[int, bool]] = {}
         missing = [k for k in firsts if k not in inserted]
         if missing:

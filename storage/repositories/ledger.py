@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -62,44 +63,48 @@ class LedgerRepository:
         With `claim_for=(owner, lease)` a new row is created already claimed by that owner, so
         the caller can post it at once without a background worker taking it first.
         """
-        existing = await self.find_by_key(post.account_id, post.idempotency_key)
-        if existing is not None:
-            return existing, False
-        row = PostLedger(
-            account_id=post.account_id,
-            idempotency_key=post.idempotency_key[:200],
-            ref=new_ref(),
-            kind=post.kind.value,
-            ticket_id=post.ticket_id,
-            conversation_key=post.conversation_key,
-            platform=post.platform,
-            chat_user_id=post.chat_user_id,
-            chat_user_name=post.chat_user_name[:200],
-            member_id=post.member_id,
-            member_identifier=post.member_identifier,
-            note_type=post.note_type,
-            body=post.body,
-            status_id=post.status_id,
-            status_name=post.status_name,
-            previous_status_id=post.previous_status_id,
-            details=post.details,
-            state=LedgerState.PENDING.value,
-            attempts=1 if claim_for else 0,
-            lease_owner=claim_for[0] if claim_for else None,
-            lease_until=now + claim_for[1] if claim_for else None,
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now,
-            give_up_at=post.give_up_at,
+        values = {
+            "account_id": post.account_id,
+            "idempotency_key": post.idempotency_key[:200],
+            "ref": new_ref(),
+            "kind": post.kind.value,
+            "ticket_id": post.ticket_id,
+            "conversation_key": post.conversation_key,
+            "platform": post.platform,
+            "chat_user_id": post.chat_user_id,
+            "chat_user_name": post.chat_user_name[:200],
+            "member_id": post.member_id,
+            "member_identifier": post.member_identifier,
+            "note_type": post.note_type,
+            "body": post.body,
+            "status_id": post.status_id,
+            "status_name": post.status_name,
+            "previous_status_id": post.previous_status_id,
+            "details": post.details,
+            "state": LedgerState.PENDING.value,
+            "attempts": 1 if claim_for else 0,
+            "lease_owner": claim_for[0] if claim_for else None,
+            "lease_until": now + claim_for[1] if claim_for else None,
+            "created_at": now,
+            "updated_at": now,
+            "next_attempt_at": now,
+            "give_up_at": post.give_up_at,
+        }
+        # One statement: the new row, or nothing when the key was recorded before (a repeat).
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        result = await self.session.execute(
+            insert(PostLedger)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["account_id", "idempotency_key"])
+            .returning(PostLedger)
         )
-        try:
-            async with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
-            first = await self.find_by_key(post.account_id, post.idempotency_key)
-            assert first is not None
-            return first, False
-        return row, True
+        row = result.scalar_one_or_none()
+        if row is not None:
+            return row, True
+        first = await self.find_by_key(post.account_id, post.idempotency_key)
+        assert first is not None
+        return first, False
 
     async def find_by_key(self, account_id: int, idempotency_key: str) -> PostLedger | None:
         result = await self.session.execute(
@@ -256,6 +261,23 @@ class LedgerRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def _settled(
+        self, ledger_id: int, owner: str, now: datetime, **values: Any
+    ) -> PostLedger | None:
+        """`_release`, returning the settled row as stored (one statement, no read after)."""
+        result = await self.session.execute(
+            update(PostLedger)
+            .where(
+                PostLedger.id == ledger_id,
+                PostLedger.lease_owner == owner,
+                PostLedger.state == LedgerState.PENDING.value,
+            )
+            .values(lease_owner=None, lease_until=None, updated_at=now, **values)
+            .returning(PostLedger)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
     async def extend_lease(self, ledger_id: int, owner: str, until: datetime) -> bool:
         """Keep holding a row while its attempt runs; False once the lease was lost."""
         result = await self.session.execute(
@@ -278,10 +300,11 @@ class LedgerRepository:
         now: datetime,
         *,
         ticket_id: int | None = None,
-    ) -> bool:
-        """Settle as posted; `ticket_id` for a new ticket, whose id is known only now."""
+    ) -> PostLedger | None:
+        """Settle as posted (`ticket_id` for a new ticket, whose id is known only now): the row
+        as settled, or None if `owner` no longer holds it."""
         extra: dict[str, Any] = {} if ticket_id is None else {"ticket_id": ticket_id}
-        return await self._release(
+        return await self._settled(
             ledger_id,
             owner,
             now,
@@ -302,10 +325,10 @@ class LedgerRepository:
         message: str,
         now: datetime,
         context: dict[str, Any] | None = None,
-    ) -> bool:
+    ) -> PostLedger | None:
         """Settle as failed: the error's kind and context (worded when shown) and its message
-        as worded now (the fallback)."""
-        return await self._release(
+        as worded now (the fallback). The row as settled, or None as for `mark_posted`."""
+        return await self._settled(
             ledger_id,
             owner,
             now,
