@@ -7,6 +7,9 @@ anything learnt at run time (a workspace's bot token, a ConnectWise key pair) is
 `RedactingFilter` on the root logger's handlers: it rewrites each record's message, arguments
 and traceback text with every registered value replaced, and drops slack_sdk / slack_bolt
 DEBUG records, which carry request and response bodies (form submissions, OAuth tokens).
+The token of a ConnectWise callback address (`/cw/callbacks/<token>`) is redacted by shape,
+because only its hash is stored: no process but the one that registered it knows the value,
+yet an access log or an error of any process may carry the path.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from psa.types import ConnectionSettings
 REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 6  # shorter values would redact ordinary words and numbers
 SLACK_LOGGERS = ("slack_sdk", "slack_bolt")
+# a token is `secrets.token_urlsafe`; JSON may escape its slashes (`\/cw\/callbacks\/…`)
+_CALLBACK_TOKEN = re.compile(r"((?:\\?/)cw(?:\\?/)callbacks(?:\\?/))[A-Za-z0-9_-]+")
 
 
 class SecretRegistry:
@@ -63,10 +68,12 @@ class SecretRegistry:
         self.add(base64.b64encode(f"{username}:{password}".encode()).decode("ascii"))
 
     def redact(self, text: str) -> str:
-        pattern = self._pattern
-        if pattern is None or not text:
+        if not text:
             return text
-        return pattern.sub(REDACTED, text)
+        if "callbacks" in text:
+            text = _CALLBACK_TOKEN.sub(r"\g<1>" + REDACTED, text)
+        pattern = self._pattern
+        return text if pattern is None else pattern.sub(REDACTED, text)
 
     def __contains__(self, value: str) -> bool:
         return value in self._values

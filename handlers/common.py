@@ -25,18 +25,25 @@ def ticket_title(ticket_id: int, summary: str) -> str:
     return f"#{ticket_id} {summary}".strip()
 
 
+def company_label(ticket: Ticket) -> str:
+    return (ticket.company.name or ticket.company.identifier) if ticket.company else "—"
+
+
+def status_label(ticket: Ticket) -> str:
+    return (ticket.status.name if ticket.status else "—") + (" (closed)" if ticket.closed else "")
+
+
+def board_label(ticket: Ticket) -> str:
+    return ticket.board.name if ticket.board else "—"
+
+
 def ticket_card(
     ticket: Ticket, url: str, *, extra_buttons: tuple[Button, ...] = (), subtitle: str = ""
 ) -> Card:
     facts = [
-        Fact(
-            "Company", ticket.company.name or ticket.company.identifier if ticket.company else "—"
-        ),
-        Fact("Board", ticket.board.name if ticket.board else "—"),
-        Fact(
-            "Status",
-            (ticket.status.name if ticket.status else "—") + (" (closed)" if ticket.closed else ""),
-        ),
+        Fact("Company", company_label(ticket)),
+        Fact("Board", board_label(ticket)),
+        Fact("Status", status_label(ticket)),
         Fact("Priority", ticket.priority.name if ticket.priority else "—"),
         Fact("Owner", (ticket.owner.name or ticket.owner.identifier) if ticket.owner else "—"),
     ]

@@ -94,6 +94,49 @@ async def post_through_ledger(
     return Posted(outcome, repeat=not created)
 
 
+def written_reply(
+    posted: Posted,
+    *,
+    title: str,
+    url: str,
+    text: str,
+    facts: tuple[Fact, ...],
+    done: str,
+    what: str,
+    not_done: str,
+    verb: str,
+    kept: str,
+) -> Reply:
+    """The answer to a write that carries the user's text (a note, a time entry): a card when
+    it reached ConnectWise, else what happened with the text handed back, so nothing is lost.
+
+    The wording comes in pieces: `done` the success sentence ("Note added to #12 — X"), `what`
+    the thing written ("Your note"), `not_done` its failure ("was NOT added to #12 — X"), `verb`
+    what happens to it ("posted"), `kept` how the text handed back is named.
+    """
+    outcome = posted.outcome
+    if outcome.posted:
+        again = f" (this request was already handled; nothing was {verb} twice)"
+        return Reply.success(
+            f"{done}{again if posted.repeat else ''}.",
+            Card(
+                title=title,
+                url=url,
+                text=preview(text),
+                facts=(*facts, Fact("Reference", outcome.ref)),
+                buttons=(Button("Open in ConnectWise", url=url),) if url else (),
+            ),
+        )
+    if outcome.error_kind == UNCONFIRMED:
+        return Reply.error(
+            f"{what} may not have reached {title}: {outcome.error}\n{kept}:\n> {text}"
+        )
+    return Reply.error(
+        f"{what} {not_done}: {outcome.error or f'it could not be {verb}'}\n"
+        f"Nothing was {verb}. {kept}:\n> {text}"
+    )
+
+
 def note_reply(
     posted: Posted,
     *,
@@ -104,32 +147,18 @@ def note_reply(
     text: str,
     member_name: str,
 ) -> Reply:
-    outcome = posted.outcome
     title = ticket_title(ticket_id, summary)
-    again = " (this request was already handled; nothing was posted twice)" if posted.repeat else ""
-    if outcome.posted:
-        return Reply.success(
-            f"Note added to {title}{again}.",
-            Card(
-                title=title,
-                url=url,
-                text=preview(text),
-                facts=(
-                    Fact("Type", note_type.label),
-                    Fact("Posted as", member_name),
-                    Fact("Reference", outcome.ref),
-                ),
-                buttons=(Button("Open in ConnectWise", url=url),) if url else (),
-            ),
-        )
-    if outcome.error_kind == UNCONFIRMED:
-        return Reply.error(
-            f"Your note may not have reached {title}: {outcome.error}\n"
-            f"Your text, so it isn't lost:\n> {text}"
-        )
-    return Reply.error(
-        f"Your note was NOT added to {title}: {outcome.error or 'it could not be posted'}\n"
-        f"Nothing was posted. Your text, so it isn't lost:\n> {text}"
+    return written_reply(
+        posted,
+        title=title,
+        url=url,
+        text=text,
+        facts=(Fact("Type", note_type.label), Fact("Posted as", member_name)),
+        done=f"Note added to {title}",
+        what="Your note",
+        not_done=f"was NOT added to {title}",
+        verb="posted",
+        kept="Your text, so it isn't lost",
     )
 
 

@@ -21,11 +21,10 @@ from bot.core.context import Request
 from bot.core.duration import BadDuration, TooLong, format_minutes, parse_duration
 from bot.core.errors import BadArguments, UserError
 from bot.core.invocation import humanize_mentions
-from bot.core.reply import Button, Card, Fact, FieldKind, FormField, Option, Reply
+from bot.core.reply import Fact, FieldKind, FormField, Option, Reply
 from bot.core.router import Router
-from bot.outbox import UNCONFIRMED, preview
 from handlers.common import ticket_title
-from handlers.posting import Posted, check_text, post_through_ledger
+from handlers.posting import Posted, check_text, post_through_ledger, written_reply
 from psa.types import BillableOption, NoteType
 from storage.models import LedgerKind
 
@@ -154,33 +153,22 @@ def time_reply(
     text: str,
     member_name: str,
 ) -> Reply:
-    outcome = posted.outcome
     spent = format_minutes(minutes)
-    if outcome.posted:
-        again = " (this request was already handled; nothing was logged twice)"
-        return Reply.success(
-            f"Logged {spent} on {title}{again if posted.repeat else ''}.",
-            Card(
-                title=title,
-                url=url,
-                text=preview(text),
-                facts=(
-                    Fact("Time", spent),
-                    Fact("Billing", billing_label(billable)),
-                    Fact("Logged as", member_name),
-                    Fact("Reference", outcome.ref),
-                ),
-                buttons=(Button("Open in ConnectWise", url=url),) if url else (),
-            ),
-        )
-    if outcome.error_kind == UNCONFIRMED:
-        return Reply.error(
-            f"Your {spent} may not have reached {title}: {outcome.error}\n"
-            f"Your notes, so they aren't lost:\n> {text}"
-        )
-    return Reply.error(
-        f"Your {spent} was NOT logged on {title}: {outcome.error or 'it could not be logged'}\n"
-        f"Nothing was logged. Your notes, so they aren't lost:\n> {text}"
+    return written_reply(
+        posted,
+        title=title,
+        url=url,
+        text=text,
+        facts=(
+            Fact("Time", spent),
+            Fact("Billing", billing_label(billable)),
+            Fact("Logged as", member_name),
+        ),
+        done=f"Logged {spent} on {title}",
+        what=f"Your {spent}",
+        not_done=f"was NOT logged on {title}",
+        verb="logged",
+        kept="Your notes, so they aren't lost",
     )
 
 

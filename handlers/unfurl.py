@@ -21,7 +21,13 @@ from bot.core.errors import BadArguments
 from bot.core.reply import Button, Card, Fact, Reply, Visibility
 from bot.core.router import Router
 from bot.core.unfurl import PREVIEW
-from handlers.common import parse_ticket_id, ticket_title
+from handlers.common import (
+    board_label,
+    company_label,
+    parse_ticket_id,
+    status_label,
+    ticket_title,
+)
 from psa.errors import NotFound
 from psa.types import Ticket
 
@@ -31,14 +37,12 @@ USAGE = "unfurl [allow|deny]"
 
 def unfurl_card(ticket: Ticket, url: str) -> Card:
     """What everyone in the channel sees: nothing internal, no notes, no people."""
-    company = ticket.company.name or ticket.company.identifier if ticket.company else "—"
-    status = (ticket.status.name if ticket.status else "—") + (" (closed)" if ticket.closed else "")
     return Card(
         title=ticket_title(ticket.id, ticket.summary),
         facts=(
-            Fact("Status", status),
-            Fact("Company", company),
-            Fact("Board", ticket.board.name if ticket.board else "—"),
+            Fact("Status", status_label(ticket)),
+            Fact("Company", company_label(ticket)),
+            Fact("Board", board_label(ticket)),
         ),
         buttons=(Button("Open in ConnectWise", url=url),),
         url=url,

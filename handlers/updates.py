@@ -67,7 +67,7 @@ async def _audience(request: Request, *, internal: bool) -> Reply:
     await request.require_owner("choose who sees internal notes here")
     link = await request.require_link()
     async with request.services.store.unit() as uow:
-        await uow.callbacks.set_link_internal(request.account.id, link.conversation_key, internal)
+        await uow.links.set_internal(request.account.id, link.conversation_key, internal)
     request.refresh()
     if internal:
         return Reply.success(

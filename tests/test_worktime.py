@@ -9,8 +9,12 @@ from conftest import connect_account
 from transcript import Chat, linked_chat
 
 from bot.core.duration import MAX_MINUTES, BadDuration, TooLong, parse_duration
+from bot.outbox import UNCONFIRMED, Outcome
 from bot.runtime import Runtime
+from handlers.posting import Posted, note_reply
+from handlers.time import time_reply
 from psa.connectwise.sandbox import OPEN_TICKET_ID, SandboxServer
+from psa.types import BillableOption, NoteType
 
 
 def entries(sandbox: SandboxServer, ticket_id: int = OPEN_TICKET_ID) -> list[dict[str, object]]:
@@ -34,7 +38,14 @@ def test_durations_as_engineers_type_them(text: str, minutes: int) -> None:
     assert parse_duration(text) == minutes
 
 
-@pytest.mark.parametrize("text", ["45", "1.5h30m", "m", "abc", "0m", "-1h", "1h 30m", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("45", "1.5h30m", "m", "abc", "0m", "-1h", "1h 30m", ""),
+        *("0h", "0h0m", "1.5.h", ".5h", "1.h", "+45m", "45 m", "1e1h"),
+        *("\u0664\u0665m", "\uff14\uff15m", "\u00b2h"),  # Arabic-Indic, full-width, superscript
+    ],
+)
 def test_malformed_durations_are_refused(text: str) -> None:
     with pytest.raises(BadDuration) as caught:
         parse_duration(text)
@@ -42,8 +53,10 @@ def test_malformed_durations_are_refused(text: str) -> None:
 
 
 def test_more_than_a_day_is_refused() -> None:
-    assert parse_duration("24h") == MAX_MINUTES
-    for text in ("24h1m", "25h", "1441m", "100h"):
+    assert (
+        parse_duration("24h") == parse_duration("24h0m") == parse_duration("1440m") == MAX_MINUTES
+    )
+    for text in ("24h1m", "25h", "1441m", "100h", "24.02h", "23h61m"):
         with pytest.raises(TooLong):
             parse_duration(text)
 
@@ -317,3 +330,50 @@ async def test_an_account_with_more_companies_than_kept_is_searched_in_connectwi
     assert [o.label for o in reply.options] and all("Northwind" in o.label for o in reply.options)
     searched = cw_sandbox.requests.matching("GET", "/company/companies")
     assert any("northwind" in r.query.lower() for r in searched)  # asked ConnectWise
+
+
+# -- the answers to a time entry and a note (one wording path, handlers/posting.py) ------------
+
+
+def _posted(state: str, *, error: str | None = None, kind: str | None = None) -> Posted:
+    outcome = Outcome(1, state, 12, "time", "ref-1", error=error, error_kind=kind)
+    return Posted(outcome, repeat=False)
+
+
+def test_time_and_note_answers_for_each_outcome() -> None:
+    title = "#12 Printer"
+    common = {"title": title, "url": "https://cw/t/12", "text": "did it", "member_name": "Jane"}
+    done = time_reply(_posted("posted"), minutes=90, billable=BillableOption.NO_CHARGE, **common)
+    card = done.cards[0]
+    assert done.text == f"Logged 1h 30m on {title}."
+    assert [(f.label, f.value) for f in card.facts] == [
+        ("Time", "1h 30m"),
+        ("Billing", BillableOption.NO_CHARGE.label),
+        ("Logged as", "Jane"),
+        ("Reference", "ref-1"),
+    ]
+    repeat = Posted(_posted("posted").outcome, repeat=True)
+    again = time_reply(repeat, minutes=5, billable=None, **common)
+    assert "nothing was logged twice" in again.text
+    unsure = time_reply(
+        _posted("failed", error="timed out", kind=UNCONFIRMED), minutes=5, billable=None, **common
+    )
+    assert unsure.text.startswith(f"Your 5m may not have reached {title}: timed out")
+    assert unsure.text.endswith("Your notes, so they aren't lost:\n> did it")
+    failed = time_reply(_posted("failed"), minutes=5, billable=None, **common)
+    assert failed.text.startswith(f"Your 5m was NOT logged on {title}: it could not be logged")
+    assert "Nothing was logged." in failed.text and not failed.cards
+
+    note = note_reply(
+        _posted("failed", error="403"),
+        ticket_id=12,
+        summary="Printer",
+        url="u",
+        note_type=NoteType.INTERNAL,
+        text="t",
+        member_name="Jane",
+    )
+    assert note.text == (
+        f"Your note was NOT added to {title}: 403\n"
+        "Nothing was posted. Your text, so it isn't lost:\n> t"
+    )

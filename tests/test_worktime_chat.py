@@ -4,6 +4,7 @@ sandbox: one entry / one ticket each, the right member, duration and billing, ty
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -250,3 +251,80 @@ async def test_teams_new_ticket_message_action_with_type_ahead(teams_bot: teams_
     assert len(internal) == 1 and "Olo Brockhouse" in internal[0]["text"]
     shown = await teams_e2e.command(bot, TEAMS_TECH, "show")
     assert f"#{made[0]['id']}" in shown.text
+
+
+# -- malformed payloads to the new handlers: 4xx or ignored, never 500 ------------------------
+
+
+def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Records at ERROR or above: a handler that failed in the background (after the ack)."""
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_slack_malformed_new_ticket_payloads_are_never_500(
+    slack_bot: slack_e2e.Bot,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bot = slack_bot
+    await slack_e2e.connect(bot)
+    await bot.slack.command("map me", user=SLACK_TECH)
+    await bot.fake.wait_hook(lambda h: "jdoe" in hook_text(h))
+    await bot.slack.shortcut("Printer on fire", user=SLACK_TECH, callback_id="new_ticket")
+    opened = await bot.fake.wait_call(
+        "views.open", lambda c: c["view"]["callback_id"] == "new_ticket"
+    )
+    view = opened["view"]
+    before = len(bot.sandbox.state.tickets)
+    for values in (
+        {},  # no block at all
+        {"summary": {"type": "plain_text_input", "value": None}},
+        {"summary": {"type": "plain_text_input", "value": ["a list"]}},
+        {
+            "summary": {"type": "plain_text_input", "value": "x"},
+            "company": {"type": "external_select", "selected_option": {"value": "not-a-company"}},
+        },
+        {"company": {"type": "external_select", "selected_option": "a string"}},
+    ):
+        status, body, _ = await bot.slack.submit(view, values, user=SLACK_TECH)
+        assert status < 500, (values, status, body)
+    for value in ("", "x" * 5000, "\x00"):
+        status, body, _ = await bot.slack.suggest(view, "company", value, user=SLACK_TECH)
+        assert status < 500, (value, status, body)
+    broken = dict(view, private_metadata="{not json")
+    status, body, _ = await bot.slack.submit(broken, {}, user=SLACK_TECH)
+    assert status < 500, body
+    await bot.runtime.intake.drain()
+    assert len(bot.sandbox.state.tickets) == before  # nothing was created from any of them
+    for text in ("time", "time 1h", "time ٤٥m notes", "new", "new --company"):
+        status, body, _ = await bot.slack.command(text, user=SLACK_TECH)
+        assert status == 200, (text, body)
+    await bot.transport.drain()
+    assert errors_logged(caplog) == []
+
+
+async def test_teams_malformed_new_ticket_invokes_are_never_500(
+    teams_bot: teams_e2e.Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = teams_bot
+    await teams_e2e.connect(bot)
+    await teams_e2e.command(bot, TEAMS_TECH, "map me")
+    before = len(bot.sandbox.state.tickets)
+    values: list[tuple[str, Any]] = [
+        ("composeExtension/fetchTask", {"commandId": "newTicket"}),
+        ("composeExtension/fetchTask", {"commandId": "newTicket", "messagePayload": "x"}),
+        ("composeExtension/fetchTask", {"commandId": "newTicket", "messagePayload": {"body": 5}}),
+        ("composeExtension/submitAction", {"commandId": "newTicket"}),
+        ("composeExtension/submitAction", {"commandId": "newTicket", "data": "summary"}),
+        ("composeExtension/submitAction", {"commandId": "newTicket", "data": {"summary": 7}}),
+        ("composeExtension/submitAction", {"commandId": "newTicket", "data": {"company": []}}),
+        ("application/search", {"dataset": "companies"}),
+        ("application/search", {"dataset": "companies", "queryText": {"x": 1}}),
+        ("application/search", {"queryText": "north"}),
+        ("application/search", {"dataset": "companies", "queryText": "n" * 5000}),
+    ]
+    for name, value in values:
+        status, answer = await bot.teams.send(bot.teams.invoke(TEAMS_TECH, THREAD, name, value))
+        assert status < 500, (name, value, status, answer)
+    await bot.runtime.intake.drain()
+    assert len(bot.sandbox.state.tickets) == before
+    assert errors_logged(caplog) == []

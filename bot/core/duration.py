@@ -1,9 +1,9 @@
 """Durations as engineers type them for time entries: `45m`, `90m`, `1h30m`, `1.5h`, `2h`.
 
-One token, hours and/or minutes, case-insensitive; `1,5h` is read as `1.5h`. The result is
-whole minutes (a decimal hour is rounded to the nearest minute). A bare number is refused
-(minutes or hours?), and so is anything over a day: ConnectWise time entries are per day,
-and 30h typed for 30m must never be billed.
+One token of ASCII digits, hours and/or minutes, case-insensitive; `1,5h` is read as `1.5h`.
+The result is whole minutes (a decimal hour is rounded to the nearest minute). A bare number
+is refused (minutes or hours?), and so is anything over a day: ConnectWise time entries are
+per day, and 30h typed for 30m must never be billed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import re
 
 MAX_MINUTES = 24 * 60
 _DURATION_RE = re.compile(
-    r"^(?:(?P<hours>\d{1,3}(?:[.,]\d{1,2})?)h)?(?:(?P<minutes>\d{1,4})m)?$", re.IGNORECASE
+    r"^(?:(?P<hours>\d{1,3}(?:[.,]\d{1,2})?)h)?(?:(?P<minutes>\d{1,4})m)?$",
+    re.IGNORECASE | re.ASCII,  # ASCII: `٤٥m` or a full-width `４５m` is not quietly billed
 )
 
 

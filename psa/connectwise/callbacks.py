@@ -72,21 +72,24 @@ def signature_matches(raw: bytes, header: str, signing_key: str) -> bool:
     return hmac.compare_digest(signature(raw, signing_key).encode(), header.strip().encode())
 
 
+MAX_RECORD_ID = 2**31 - 1  # ConnectWise ids are 32-bit; a larger one would overflow a query
+
+
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    """A positive record id, from a JSON number or ASCII digits (`"²"` and `"١٢"` are not)."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+    return value if 0 < value <= MAX_RECORD_ID else None
 
 
 def parse_payload(raw: bytes) -> CallbackPayload:
     """The fields psabot uses; `CallbackRefused(400)` when the body is not a callback."""
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: `[[[[…`
         raise CallbackRefused(400, "the body is not JSON") from None
     if not isinstance(body, dict):
         raise CallbackRefused(400, "the body is not a JSON object")

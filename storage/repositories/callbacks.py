@@ -22,10 +22,10 @@ from storage.models import (
     TicketLink,
     TicketWatch,
 )
+from storage.repositories.links import LinkRepository
 
 PENDING = "pending"
 DONE = "done"
-MAX_LINKS_PER_TICKET = 100  # conversations one ticket's update is posted into
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,7 @@ class CallbackRepository:
     async def forget_unlinked(self, account_id: int, ticket_id: int) -> bool:
         """Drop the watch of a ticket no conversation links any more (a later link starts
         from a fresh look, instead of reporting everything since the old one)."""
-        if await self.is_linked(account_id, ticket_id):
+        if await LinkRepository(self.session).is_linked(account_id, ticket_id):
             return False
         await self.session.execute(
             delete(TicketWatch).where(
@@ -324,23 +324,6 @@ class CallbackRepository:
             select(TicketLink.ticket_id).where(TicketLink.account_id == account_id).distinct()
         )
         return sorted(result.scalars())
-
-    async def is_linked(self, account_id: int, ticket_id: int) -> bool:
-        result = await self.session.execute(
-            select(TicketLink.id)
-            .where(TicketLink.account_id == account_id, TicketLink.ticket_id == ticket_id)
-            .limit(1)
-        )
-        return result.first() is not None
-
-    async def links_of(self, account_id: int, ticket_id: int) -> list[TicketLink]:
-        result = await self.session.execute(
-            select(TicketLink)
-            .where(TicketLink.account_id == account_id, TicketLink.ticket_id == ticket_id)
-            .order_by(TicketLink.id)
-            .limit(MAX_LINKS_PER_TICKET)
-        )
-        return list(result.scalars())
 
     async def stalest_watches(self, account_id: int, limit: int) -> list[TicketWatch]:
         """The open linked tickets checked longest ago (the reconcile's bounded pass)."""
@@ -368,20 +351,6 @@ class CallbackRepository:
             .limit(limit)
         )
         return list(result.scalars())
-
-    async def set_link_internal(
-        self, account_id: int, conversation_key: str, internal: bool
-    ) -> bool:
-        result = await self.session.execute(
-            update(TicketLink)
-            .where(
-                TicketLink.account_id == account_id,
-                TicketLink.conversation_key == conversation_key,
-            )
-            .values(internal=internal)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0))
 
     # -- psabot's own changes -----------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.base import utcnow
 from storage.models import TicketLink
 
+MAX_LINKS_PER_TICKET = 100  # conversations one ticket's update is posted into
+
 
 class LinkRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -77,5 +79,36 @@ class LinkRepository:
                 TicketLink.account_id == account_id,
                 TicketLink.conversation_key == conversation_key,
             )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def is_linked(self, account_id: int, ticket_id: int) -> bool:
+        """Whether any conversation of the account links this ticket (a callback is wanted)."""
+        result = await self.session.execute(
+            select(TicketLink.id)
+            .where(TicketLink.account_id == account_id, TicketLink.ticket_id == ticket_id)
+            .limit(1)
+        )
+        return result.first() is not None
+
+    async def links_of(self, account_id: int, ticket_id: int) -> list[TicketLink]:
+        """The conversations one ticket's updates go to, oldest link first, bounded."""
+        result = await self.session.execute(
+            select(TicketLink)
+            .where(TicketLink.account_id == account_id, TicketLink.ticket_id == ticket_id)
+            .order_by(TicketLink.id)
+            .limit(MAX_LINKS_PER_TICKET)
+        )
+        return list(result.scalars())
+
+    async def set_internal(self, account_id: int, conversation_key: str, internal: bool) -> bool:
+        result = await self.session.execute(
+            update(TicketLink)
+            .where(
+                TicketLink.account_id == account_id,
+                TicketLink.conversation_key == conversation_key,
+            )
+            .values(internal=internal)
+            .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))

@@ -80,7 +80,7 @@ class CallbackReceiver:
             return Answer(204, "")
         now = self.services.clock()
         async with self.services.store.unit() as uow:
-            if not await uow.callbacks.is_linked(account_id, payload.record_id):
+            if not await uow.links.is_linked(account_id, payload.record_id):
                 return Answer(204, "")
             fresh = await uow.callbacks.enqueue(
                 account_id,

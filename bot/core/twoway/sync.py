@@ -85,7 +85,7 @@ class TicketSync:
         async with self.services.store.unit() as uow:
             watch = await uow.callbacks.watch(account_id, ticket_id)
             account = await uow.accounts.get(account_id)
-            links = await uow.callbacks.links_of(account_id, ticket_id)
+            links = await uow.links.links_of(account_id, ticket_id)
         if account is None or not links:
             return 0
         if watch is None:
