@@ -10,6 +10,9 @@ note) or no card at all, which the transport shows as nothing. No card when:
 * a `#number` is mentioned in a conversation that is not linked to a ticket;
 * people of another organisation can read the channel (Slack Connect, a Teams shared channel,
   or the platform could not say) and no owner allowed unfurls there with `unfurl allow`;
+* in such a channel, even where allowed, the ticket is not of the company of the ticket the
+  conversation is linked to (an unlinked shared channel unfurls nothing): a customer in a
+  shared channel sees its own tickets, never another customer's;
 * the ticket does not exist for this connection's API member.
 """
 
@@ -67,6 +70,10 @@ async def may_unfurl(request: Request) -> bool:
         return await uow.unfurls.allowed(request.account.id, request.conversation.channel_id)
 
 
+def _company_id(ticket: Ticket) -> int | None:
+    return ticket.company.id if ticket.company is not None else None
+
+
 def _nothing(why: str) -> Reply:
     return Reply.info(why)  # no card: the transport shows nothing
 
@@ -94,6 +101,13 @@ async def preview(request: Request) -> Reply:
         return _nothing("Unfurls are off here: people of another organisation read it.")
     try:
         ticket = await provider.get_ticket(ticket_id)
+        if await shared_externally(request):
+            # allowed by an owner, but another organisation reads it: its own company only
+            if snapshot.link is None:
+                return _nothing("In a shared channel, tickets unfurl only once it is linked.")
+            linked = await provider.get_ticket(snapshot.link.ticket_id)
+            if _company_id(ticket) is None or _company_id(ticket) != _company_id(linked):
+                return _nothing("In a shared channel, only the linked company's tickets unfurl.")
     except NotFound:
         return _nothing("No such ticket.")
     card = unfurl_card(ticket, provider.ticket_url(ticket.id))

@@ -149,22 +149,36 @@ async def test_slack_connect_channel_refuses_until_an_owner_allows_it(bot: Bot) 
 
     await bot.slack.command("unfurl allow", user=ADMIN, channel="CSHARED")
     await bot.fake.wait_hook(lambda h: "Ticket unfurls are allowed" in hook_text(h))
+    # allowed, but a shared channel not linked to a ticket unfurls nothing
+    await bot.slack.event(link_shared([url], channel="CSHARED", ts="1.25"))
+    await settle(bot)
+    assert bot.fake.api("chat.unfurl") == []
+    await bot.slack.command(f"link {OPEN_TICKET_ID}", user=TECH, channel="CSHARED")
+    await bot.fake.wait_hook(lambda h: "Linked this channel" in hook_text(h))
     await bot.slack.event(link_shared([url], channel="CSHARED", ts="1.3"))
     call = await unfurled(bot, "CSHARED", "1.3")
     assert list(call["unfurls"]) == [url]
     assert INTERNAL_NOTE not in bot.fake.everything_sent()
+    # the customer reading it sees its own company's tickets only: never another customer's
+    other_company = await ticket_url(bot, CLOSED_TICKET_ID)  # Northwind, not Contoso
+    await bot.slack.event(link_shared([other_company], channel="CSHARED", ts="1.35"))
+    await settle(bot)
+    assert [c["ts"] for c in bot.fake.api("chat.unfurl")] == ["1.3"]
+    same_company = await ticket_url(bot, 48201)  # Contoso, like the linked ticket
+    await bot.slack.event(link_shared([same_company], channel="CSHARED", ts="1.36"))
+    await unfurled(bot, "CSHARED", "1.36")
 
     # the choice is per channel: another Slack Connect channel still refuses
     bot.fake.ext_shared.add("COTHER")
     await bot.slack.event(link_shared([url], channel="COTHER", ts="1.4"))
     await settle(bot)
-    assert [c["channel"] for c in bot.fake.api("chat.unfurl")] == ["CSHARED"]
+    assert [c["channel"] for c in bot.fake.api("chat.unfurl")] == ["CSHARED", "CSHARED"]
 
     await bot.slack.command("unfurl deny", user=ADMIN, channel="CSHARED")
     await bot.fake.wait_hook(lambda h: "Ticket unfurls are off in this channel" in hook_text(h))
     await bot.slack.event(link_shared([url], channel="CSHARED", ts="1.5"))
     await settle(bot)
-    assert [c["ts"] for c in bot.fake.api("chat.unfurl")] == ["1.3"]
+    assert [c["ts"] for c in bot.fake.api("chat.unfurl")] == ["1.3", "1.36"]
     # Slack was asked about each channel once: the answer is cached (5 minutes)
     asked = [c["channel"] for c in bot.fake.api("conversations.info")]
     assert sorted(asked) == ["COTHER", "CSHARED"]

@@ -107,9 +107,19 @@ async def test_a_shared_channel_gets_no_card_until_an_owner_allows_it(bot: Bot) 
 
     allowed = await command(bot, OWNER, "unfurl allow", SHARED, channelData=shared_channel())
     assert "Ticket unfurls are allowed" in allowed.text, allowed.text
+    # allowed, but a shared channel not linked to a ticket gets no card
+    status, answer = await query_link(bot, url, SHARED, channelData=shared_channel())
+    assert attachments(answer) == []
+    channel_data = shared_channel()
+    linked = await command(bot, TECH, f"link {OPEN_TICKET_ID}", SHARED, channelData=channel_data)
+    assert "Linked this" in linked.text, linked.text
     status, answer = await query_link(bot, url, SHARED, channelData=shared_channel())
     (card,) = attachments(answer)
     assert INTERNAL_NOTE not in json.dumps(card)
+    # another customer's ticket (Northwind, not the linked Contoso) never shows there
+    other = url.replace(str(OPEN_TICKET_ID), str(CLOSED_TICKET_ID))
+    status, answer = await query_link(bot, other, SHARED, channelData=shared_channel())
+    assert status == 200 and attachments(answer) == []
 
     denied = await command(bot, OWNER, "unfurl deny", SHARED, channelData=shared_channel())
     assert "off in this channel" in denied.text
