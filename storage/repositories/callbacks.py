@@ -22,6 +22,7 @@ from storage.models import (
     TicketLink,
     TicketWatch,
 )
+from storage.repositories.leases import claim_due_rows
 from storage.repositories.links import LinkRepository
 
 PENDING = "pending"
@@ -156,33 +157,16 @@ class CallbackRepository:
         self, owner: str, now: datetime, lease: timedelta, limit: int
     ) -> list[CallbackDelivery]:
         """Up to `limit` due deliveries no live process holds, leased to `owner`."""
-        candidates = (
-            select(CallbackDelivery.id)
-            .where(self._claimable(now))
-            .order_by(CallbackDelivery.next_attempt_at, CallbackDelivery.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        return await claim_due_rows(
+            self.session,
+            CallbackDelivery,
+            due=(self._claimable(now),),
+            claimable=self._claimable(now),
+            order_by=(CallbackDelivery.next_attempt_at, CallbackDelivery.id),
+            limit=limit,
+            owner=owner,
+            lease_values={"lease_until": now + lease, "attempts": CallbackDelivery.attempts + 1},
         )
-        ids = list((await self.session.execute(candidates)).scalars())
-        if not ids:
-            return []
-        await self.session.execute(
-            update(CallbackDelivery)
-            .where(CallbackDelivery.id.in_(ids), self._claimable(now))
-            .values(
-                lease_owner=owner,
-                lease_until=now + lease,
-                attempts=CallbackDelivery.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        result = await self.session.execute(
-            select(CallbackDelivery)
-            .where(CallbackDelivery.id.in_(ids), CallbackDelivery.lease_owner == owner)
-            .order_by(CallbackDelivery.id)
-            .execution_options(populate_existing=True)
-        )
-        return list(result.scalars())
 
     async def finish(
         self, account_id: int, ticket_id: int, ids: list[int], received_by: datetime, now: datetime

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import IntakeItem, IntakeState
+from storage.repositories.leases import claim_due_rows
 
 
 @dataclass(frozen=True)
@@ -167,38 +168,24 @@ class IntakeRepository:
         """Claim up to `limit` due rows of these platforms that no live process holds."""
         if limit <= 0 or not platforms:
             return []
-        candidates = (
-            select(IntakeItem.id)
-            .where(
+        return await claim_due_rows(
+            self.session,
+            IntakeItem,
+            due=(
                 self._claimable(now),
                 IntakeItem.next_attempt_at <= now,
                 IntakeItem.platform.in_(platforms),
-            )
-            .order_by(IntakeItem.next_attempt_at, IntakeItem.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            ),
+            claimable=self._claimable(now),
+            order_by=(IntakeItem.next_attempt_at, IntakeItem.id),
+            limit=limit,
+            owner=owner,
+            lease_values={
+                "lease_until": now + lease,
+                "attempts": IntakeItem.attempts + 1,
+                "updated_at": now,
+            },
         )
-        ids = list((await self.session.execute(candidates)).scalars())
-        if not ids:
-            return []
-        await self.session.execute(
-            update(IntakeItem)
-            .where(IntakeItem.id.in_(ids), self._claimable(now))
-            .values(
-                lease_owner=owner,
-                lease_until=now + lease,
-                attempts=IntakeItem.attempts + 1,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        result = await self.session.execute(
-            select(IntakeItem)
-            .where(IntakeItem.id.in_(ids), IntakeItem.lease_owner == owner)
-            .order_by(IntakeItem.id)
-            .execution_options(populate_existing=True)
-        )
-        return list(result.scalars())
 
     async def extend(self, item_id: int, owner: str, until: datetime) -> bool:
         result = await self.session.execute(
