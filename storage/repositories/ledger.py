@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Update, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -247,9 +247,12 @@ class LedgerRepository:
 
     # -- settling -----------------------------------------------------------------------------
 
-    async def _release(self, ledger_id: int, owner: str, now: datetime, **values: Any) -> bool:
+    @staticmethod
+    def _release_statement(
+        ledger_id: int, owner: str, now: datetime, values: dict[str, Any]
+    ) -> Update:
         """Apply `values` and give the lease back, if `owner` still holds a pending row."""
-        result = await self.session.execute(
+        return (
             update(PostLedger)
             .where(
                 PostLedger.id == ledger_id,
@@ -257,7 +260,14 @@ class LedgerRepository:
                 PostLedger.state == LedgerState.PENDING.value,
             )
             .values(lease_owner=None, lease_until=None, updated_at=now, **values)
-            .execution_options(synchronize_session=False)
+        )
+
+    async def _release(self, ledger_id: int, owner: str, now: datetime, **values: Any) -> bool:
+        """`_release_statement`; whether a row was released."""
+        result = await self.session.execute(
+            self._release_statement(ledger_id, owner, now, values).execution_options(
+                synchronize_session=False
+            )
         )
         return bool(getattr(result, "rowcount", 0))
 
@@ -266,13 +276,7 @@ class LedgerRepository:
     ) -> PostLedger | None:
         """`_release`, returning the settled row as stored (one statement, no read after)."""
         result = await self.session.execute(
-            update(PostLedger)
-            .where(
-                PostLedger.id == ledger_id,
-                PostLedger.lease_owner == owner,
-                PostLedger.state == LedgerState.PENDING.value,
-            )
-            .values(lease_owner=None, lease_until=None, updated_at=now, **values)
+            self._release_statement(ledger_id, owner, now, values)
             .returning(PostLedger)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
