@@ -419,7 +419,9 @@ async def run_sandbox(
     server = SandboxServer(seed, latency_ms, **options)
     await server.start(host, port)
     stop = asyncio.Event()
-    # SIGTERM stops it like Ctrl-C does, so a `--tls` sandbox removes its certificate files
+    # SIGTERM stops it like Ctrl-C does, so a `--tls` sandbox removes its certificate files.
+    # A loop that cannot take signal handlers (Windows, a loop outside the main thread) keeps
+    # Ctrl-C only: nothing is left undone there, the certificate directory goes on exit.
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
