@@ -63,9 +63,8 @@ async def shared_externally(request: Request) -> bool:
     )
 
 
-async def may_unfurl(request: Request) -> bool:
-    if not await shared_externally(request):
-        return True
+async def allowed_by_owner(request: Request) -> bool:
+    """Whether an owner allowed unfurls in this (shared) channel with `unfurl allow`."""
     async with request.services.store.unit() as uow:
         return await uow.unfurls.allowed(request.account.id, request.conversation.channel_id)
 
@@ -97,11 +96,12 @@ async def preview(request: Request) -> Reply:
         ticket_id = provider.ticket_id_in_url(target)
     if ticket_id is None:
         return _nothing("That is not a ticket of this workspace's ConnectWise.")
-    if not await may_unfurl(request):
+    shared = await shared_externally(request)
+    if shared and not await allowed_by_owner(request):
         return _nothing("Unfurls are off here: people of another organisation read it.")
     try:
         ticket = await provider.get_ticket(ticket_id)
-        if await shared_externally(request):
+        if shared:
             # allowed by an owner, but another organisation reads it: its own company only
             if snapshot.link is None:
                 return _nothing("In a shared channel, tickets unfurl only once it is linked.")
@@ -124,7 +124,7 @@ async def unfurl_status(request: Request) -> Reply:
             "Ticket links and `#numbers` unfurl into cards here (summary, status, company, "
             "board; never notes): only your organisation reads this channel."
         )
-    if await may_unfurl(request):
+    if await allowed_by_owner(request):
         return Reply.info(
             "People of another organisation may read this channel, and an owner allowed ticket "
             "unfurls here. `{cmd} unfurl deny` turns them off."
